@@ -1,0 +1,133 @@
+//! The `AWE-…` error catalogue. One place lists every code with the SQLSTATE
+//! it is raised with; PostgREST turns the SQLSTATE into the HTTP status
+//! (`PTxyz` → xyz, class 22 → 400), so SQL and REST callers see the same code.
+
+use serde_json::Value;
+use std::fmt;
+
+macro_rules! catalogue {
+    ($( $variant:ident => ($code:literal, $sqlstate:literal, $http:literal, $meaning:literal), )*) => {
+        /// Every error awe raises. The string codes are a stable public contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+            pub fn as_str(self) -> &'static str { match self { $( Code::$variant => $code, )* } }
+            pub fn sqlstate(self) -> &'static str { match self { $( Code::$variant => $sqlstate, )* } }
+            pub fn http_status(self) -> u16 { match self { $( Code::$variant => $http, )* } }
+            pub fn meaning(self) -> &'static str { match self { $( Code::$variant => $meaning, )* } }
+        }
+    };
+}
+
+catalogue! {
+    BadInput            => ("AWE-BAD-INPUT", "22023", 400, "an argument is missing, malformed or of the wrong type"),
+    LimitExceeded       => ("AWE-LIMIT-EXCEEDED", "22023", 400, "an input is larger than the awe.* limit that bounds it"),
+    ContextInvalid      => ("AWE-CONTEXT-INVALID", "22023", 400, "the request context does not match the policy's context_schema"),
+    RequesterRequired   => ("AWE-REQUESTER-REQUIRED", "22023", 400, "the policy forbids self-approval, so a requester must be given"),
+    LogicInvalid        => ("AWE-LOGIC-INVALID", "22023", 400, "a JSONLogic rule cannot be compiled or evaluated"),
+    CallbackNotAllowed  => ("AWE-CALLBACK-NOT-ALLOWED", "22023", 400, "the callback URL is not one of the tenant's registered endpoints"),
+    Unauthenticated     => ("AWE-UNAUTHENTICATED", "PT401", 401, "no identity: the token or role does not name a principal"),
+    TenantUnknown       => ("AWE-TENANT-UNKNOWN", "PT403", 403, "this session is not mapped to a tenant (or not to the one it asked for)"),
+    Forbidden           => ("AWE-FORBIDDEN", "PT403", 403, "the caller may not perform this operation"),
+    NotAssignee         => ("AWE-NOT-ASSIGNEE", "PT403", 403, "only the task's assignee (or an active delegate) may act on it"),
+    PolicyNotFound      => ("AWE-POLICY-NOT-FOUND", "PT404", 404, "no policy (or policy version) with that key in this tenant"),
+    RequestNotFound     => ("AWE-REQUEST-NOT-FOUND", "PT404", 404, "no request with that id in this tenant"),
+    TaskNotFound        => ("AWE-TASK-NOT-FOUND", "PT404", 404, "no task with that id in this tenant"),
+    NotFound            => ("AWE-NOT-FOUND", "PT404", 404, "the named directory entry, delegation or endpoint does not exist"),
+    PolicyExists        => ("AWE-POLICY-EXISTS", "PT409", 409, "a policy with that key already exists"),
+    PolicyNotDraft      => ("AWE-POLICY-NOT-DRAFT", "PT409", 409, "only draft versions can be edited or activated"),
+    PolicyNotActive     => ("AWE-POLICY-NOT-ACTIVE", "PT409", 409, "the policy has no active version to submit against"),
+    RequestState        => ("AWE-REQUEST-STATE", "PT409", 409, "the request's status does not allow this operation"),
+    TaskClosed          => ("AWE-TASK-CLOSED", "PT409", 409, "the task is already decided or closed; decisions are final"),
+    ActionNotAllowed    => ("AWE-ACTION-NOT-ALLOWED", "PT409", 409, "this action is not among the task's available actions"),
+    MaxRevisions        => ("AWE-MAX-REVISIONS", "PT409", 409, "the request already used the policy's max_revisions"),
+    IdempotencyConflict => ("AWE-IDEMPOTENCY-CONFLICT", "PT409", 409, "the idempotency key was used before with a different body"),
+    PolicyInvalid       => ("AWE-POLICY-INVALID", "PT422", 422, "the policy definition is invalid; details list every problem with its path"),
+    Busy                => ("AWE-BUSY", "PT503", 503, "a lock could not be taken in time; retry"),
+    Internal            => ("AWE-INTERNAL", "XX000", 500, "a bug in awe; the transaction was rolled back"),
+}
+
+/// An error with everything a person needs to act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AweError {
+    pub code: Code,
+    pub message: String,
+    /// Structured details (e.g. the list of policy problems), sent as JSON.
+    pub details: Option<Value>,
+    pub hint: Option<String>,
+}
+
+impl AweError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        AweError { code, message: message.into(), details: None, hint: None }
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    /// The text Postgres carries as the error message: the code first, so
+    /// that logs, psql and PostgREST bodies all show it.
+    pub fn pg_message(&self) -> String {
+        format!("{}: {}", self.code.as_str(), self.message)
+    }
+    /// The DETAIL field: a JSON object with the code and any details.
+    pub fn pg_detail(&self) -> String {
+        let mut obj = serde_json::Map::new();
+        obj.insert("code".into(), Value::String(self.code.as_str().into()));
+        if let Some(d) = &self.details {
+            obj.insert("details".into(), d.clone());
+        }
+        Value::Object(obj).to_string()
+    }
+}
+
+impl fmt::Display for AweError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.pg_message())
+    }
+}
+
+impl std::error::Error for AweError {}
+
+pub type AweResult<T> = Result<T, AweError>;
+
+/// Shorthand used throughout the core: `fail(Code::X, "why")?`.
+pub fn err<T>(code: Code, message: impl Into<String>) -> AweResult<T> {
+    Err(AweError::new(code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_sqlstates_map_to_their_http_status() {
+        let mut seen = HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
+            assert!(c.as_str().starts_with("AWE-"));
+            let s = c.sqlstate();
+            assert_eq!(s.len(), 5);
+            if let Some(status) = s.strip_prefix("PT") {
+                assert_eq!(status.parse::<u16>().unwrap(), c.http_status(), "{}", c.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn message_and_detail_carry_the_code() {
+        let e = AweError::new(Code::TaskClosed, "task t1 is approved")
+            .with_details(serde_json::json!({"task_id": "t1"}));
+        assert_eq!(e.pg_message(), "AWE-TASK-CLOSED: task t1 is approved");
+        let d: Value = serde_json::from_str(&e.pg_detail()).unwrap();
+        assert_eq!(d["code"], "AWE-TASK-CLOSED");
+        assert_eq!(d["details"]["task_id"], "t1");
+    }
+}

@@ -1,0 +1,14 @@
+//! awe's functional core: everything that decides, with no Postgres in sight.
+//! The extension crate loads rows, calls into here, and writes the result.
+
+pub mod context_schema;
+pub mod decide;
+pub mod duration;
+pub mod error;
+pub mod logic;
+pub mod model;
+pub mod policy;
+pub mod progress;
+pub mod resolve;
+
+pub use error::{AweError, AweResult, Code};

@@ -1,0 +1,152 @@
+//! The state of one request as the engine sees it, and the changes it asks
+//! the shell to write. Statuses are stored as the snake_case strings below.
+
+use crate::error::{err, AweResult, Code};
+use crate::policy::RuleKind;
+use serde_json::Value;
+
+macro_rules! status_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+        impl $name {
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),* } }
+            pub fn parse(s: &str) -> AweResult<Self> {
+                match s { $($text => Ok($name::$variant),)* _ => err(Code::Internal, format!("unknown {} \"{s}\"", stringify!($name))) }
+            }
+        }
+    };
+}
+
+status_enum!(
+    /// `pending` (resolving) → `in_review` → a terminal status; `in_review` ⇄ `changes_requested`.
+    RequestStatus {
+        Pending => "pending", InReview => "in_review", ChangesRequested => "changes_requested",
+        Approved => "approved", Rejected => "rejected", Cancelled => "cancelled", Expired => "expired", Failed => "failed",
+    }
+);
+
+impl RequestStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Approved | Self::Rejected | Self::Cancelled | Self::Expired | Self::Failed)
+    }
+}
+
+status_enum!(
+    StageStatus {
+        Waiting => "waiting", Resolving => "resolving", Active => "active", Approved => "approved",
+        Rejected => "rejected", Skipped => "skipped", Cancelled => "cancelled",
+    }
+);
+
+impl StageStatus {
+    /// Done and not blocking the next step.
+    pub fn is_passed(self) -> bool {
+        matches!(self, Self::Approved | Self::Skipped)
+    }
+}
+
+status_enum!(
+    /// `open` is the only status a task can be decided in. Everything else is
+    /// final; `superseded`, `reassigned`, `skipped`, `cancelled` and
+    /// `expired` tasks are no longer live and never count.
+    TaskStatus {
+        Open => "open", Approved => "approved", Rejected => "rejected", Abstained => "abstained",
+        ChangesRequested => "changes_requested", Skipped => "skipped", Superseded => "superseded",
+        Reassigned => "reassigned", Cancelled => "cancelled", Expired => "expired",
+    }
+);
+
+status_enum!(
+    Decision { Approve => "approve", Reject => "reject", Abstain => "abstain", RequestChanges => "request_changes" }
+);
+
+impl Decision {
+    pub fn task_status(self) -> TaskStatus {
+        match self {
+            Decision::Approve => TaskStatus::Approved,
+            Decision::Reject => TaskStatus::Rejected,
+            Decision::Abstain => TaskStatus::Abstained,
+            Decision::RequestChanges => TaskStatus::ChangesRequested,
+        }
+    }
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Approver => "approver",
+            RuleKind::Observer => "observer",
+        }
+    }
+}
+
+/// One task as loaded from (or about to be written to) the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub stage: usize,
+    pub revision: i32,
+    pub assignee: String,
+    /// Who the task was meant for when a delegation redirected it.
+    pub delegated_from: Option<String>,
+    pub kind: RuleKind,
+    pub required: bool,
+    pub status: TaskStatus,
+    /// Unix microseconds; `None` when the stage has no SLA.
+    pub due_at: Option<i64>,
+    /// `true` for rows the engine created in this operation.
+    pub is_new: bool,
+}
+
+impl Task {
+    /// Counts toward the stage's arithmetic.
+    pub fn is_live_vote(&self) -> bool {
+        self.kind == RuleKind::Approver && matches!(self.status, TaskStatus::Open | TaskStatus::Approved | TaskStatus::Rejected)
+    }
+}
+
+/// A request with its stages and tasks, loaded under a row lock.
+#[derive(Debug, Clone)]
+pub struct RequestState {
+    pub id: String,
+    pub status: RequestStatus,
+    pub revision: i32,
+    pub requester: Option<String>,
+    pub context: Value,
+    pub stages: Vec<StageStatus>,
+    pub tasks: Vec<Task>,
+}
+
+/// An audit event to append, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub actor: String,
+    pub stage: Option<usize>,
+    pub task_id: Option<String>,
+    /// Request status right after this event.
+    pub status: RequestStatus,
+    pub data: Value,
+}
+
+/// A task status change for an existing task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskChange {
+    pub id: String,
+    pub status: TaskStatus,
+}
+
+/// Everything one operation changes; the shell writes it in a few statements.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    pub status_changed: bool,
+    pub stage_changes: Vec<(usize, StageStatus)>,
+    pub new_tasks: Vec<Task>,
+    pub task_changes: Vec<TaskChange>,
+    pub events: Vec<NewEvent>,
+}
+
+/// The actor recorded for work the engine or the worker does on its own.
+pub const SYSTEM_ACTOR: &str = "system";

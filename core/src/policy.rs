@@ -1,0 +1,798 @@
+//! Policy definitions: the typed model and a strict validator.
+//!
+//! Validation walks the JSON by hand instead of `serde(deny_unknown_fields)`
+//! because a person fixing a definition wants every problem at once, each
+//! with its JSON path, not the first one serde trips over.
+
+use crate::context_schema;
+use crate::duration::parse_duration;
+use crate::logic::{json_depth, LogicCache};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+/// Limits that bound a definition; the shell fills them from `awe.*` settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyLimits {
+    pub max_stages: usize,
+    pub max_rules_per_stage: usize,
+    pub max_logic_depth: usize,
+}
+
+impl Default for PolicyLimits {
+    fn default() -> Self {
+        PolicyLimits { max_stages: 20, max_rules_per_stage: 50, max_logic_depth: crate::logic::DEFAULT_MAX_DEPTH }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub key: String,
+    pub artifact_type: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub context_schema: Option<Value>,
+    pub forbid_self_approval: bool,
+    pub forbid_repeat_approvers: bool,
+    pub max_revisions: u32,
+    /// Seconds after submission at which an undecided request expires.
+    pub expires_after: Option<i64>,
+    pub exclude: Vec<Rule>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub mode: Mode,
+    pub veto: bool,
+    pub rules: Vec<Rule>,
+    pub exclude: Vec<Rule>,
+    pub skip_if: Option<Value>,
+    pub on_empty: OnEmpty,
+    pub parallel_group: Option<String>,
+    /// Seconds from task creation to its due time.
+    pub sla: Option<i64>,
+    pub on_breach: Option<Breach>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Mode {
+    All,
+    /// `any`, `any-N` and `quorum` all land here.
+    Any { n: u32 },
+    Percentage { p: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEmpty {
+    Block,
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Approver,
+    Observer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub required: bool,
+    pub source: RuleSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RuleSource {
+    User { user: String },
+    Role { role: String },
+    Group { group: String, include_subgroups: bool },
+    Expression { logic: Value },
+    Http { url: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breach {
+    pub action: BreachAction,
+    /// `remind`: seconds between reminders, and how many at most.
+    pub every: Option<i64>,
+    pub max: u32,
+    /// `escalate`: who is added.
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachAction {
+    Notify,
+    Remind,
+    Escalate,
+    AutoApprove,
+    AutoReject,
+}
+
+impl Policy {
+    /// Stages grouped into steps: consecutive stages sharing a
+    /// `parallel_group` run together; every other stage is a step alone.
+    pub fn steps(&self) -> Vec<Vec<usize>> {
+        let mut steps: Vec<Vec<usize>> = Vec::new();
+        for (i, stage) in self.stages.iter().enumerate() {
+            let joins = match (&stage.parallel_group, steps.last()) {
+                (Some(g), Some(last)) => self.stages[last[0]].parallel_group.as_deref() == Some(g.as_str()),
+                _ => false,
+            };
+            if joins {
+                steps.last_mut().unwrap().push(i);
+            } else {
+                steps.push(vec![i]);
+            }
+        }
+        steps
+    }
+
+    /// The step (index into `steps()`) a stage belongs to.
+    pub fn step_of(&self, stage: usize) -> usize {
+        self.steps().iter().position(|s| s.contains(&stage)).unwrap_or(0)
+    }
+}
+
+impl Stage {
+    pub fn has_http_rules(&self) -> bool {
+        self.rules.iter().any(|r| matches!(r.source, RuleSource::Http { .. }))
+    }
+}
+
+/// One thing wrong with a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Parses and validates a definition. `Err` lists every problem found.
+pub fn parse_policy(def: &Value, limits: &PolicyLimits, logic: &mut LogicCache) -> Result<Policy, Vec<Problem>> {
+    let mut r = Reader { problems: Vec::new(), limits: *limits, logic };
+    let policy = r.policy(def);
+    match policy {
+        Some(p) if r.problems.is_empty() => Ok(p),
+        _ => Err(r.problems),
+    }
+}
+
+/// The problems as the JSON carried in an error's details.
+pub fn problems_json(problems: &[Problem]) -> Value {
+    json!({ "problems": problems })
+}
+
+struct Reader<'a> {
+    problems: Vec<Problem>,
+    limits: PolicyLimits,
+    logic: &'a mut LogicCache,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Names allowed for keys, artifact types, roles: readable and URL-safe.
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/'))
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, path: impl Into<String>, code: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), code, message: message.into() });
+    }
+
+    /// Checks an object's keys; returns it if it is an object.
+    fn object<'v>(&mut self, path: &str, v: &'v Value, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
+        let Value::Object(map) = v else {
+            self.problem(path, "type", format!("must be an object, got {}", type_name(v)));
+            return None;
+        };
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
+                let hint = allowed.iter().find(|a| squash(a) == squash(key));
+                let msg = match hint {
+                    Some(h) => format!("unknown field \"{key}\" (did you mean \"{h}\"?)"),
+                    None => format!("unknown field \"{key}\"; allowed: {}", allowed.join(", ")),
+                };
+                self.problem(join(path, key), "unknown_field", msg);
+            }
+        }
+        Some(map)
+    }
+
+    fn string(&mut self, map: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<String> {
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.problem(join(path, key), "required", "is required");
+                }
+                None
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.problem(join(path, key), "value", "must not be empty");
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.problem(join(path, key), "type", format!("must be a string, got {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    fn identifier(&mut self, map: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<String> {
+        let s = self.string(map, path, key, required)?;
+        if !is_identifier(&s) {
+            self.problem(join(path, key), "value", "must be 1-128 characters of letters, digits and . _ - : /");
+            return None;
+        }
+        Some(s)
+    }
+
+    fn boolean(&mut self, map: &Map<String, Value>, path: &str, key: &str, default: bool) -> bool {
+        match map.get(key) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.problem(join(path, key), "type", format!("must be true or false, got {}", type_name(other)));
+                default
+            }
+        }
+    }
+
+    fn integer(&mut self, map: &Map<String, Value>, path: &str, key: &str, min: u64, max: u64) -> Option<u32> {
+        let v = map.get(key)?;
+        match v.as_u64() {
+            Some(n) if n >= min && n <= max => Some(n as u32),
+            Some(_) | None if v.is_number() => {
+                self.problem(join(path, key), "range", format!("must be an integer from {min} to {max}"));
+                None
+            }
+            _ => {
+                self.problem(join(path, key), "type", format!("must be an integer, got {}", type_name(v)));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<i64> {
+        let s = self.string(map, path, key, false)?;
+        match parse_duration(&s) {
+            Ok(secs) => Some(secs),
+            Err(msg) => {
+                self.problem(join(path, key), "duration", msg);
+                None
+            }
+        }
+    }
+
+    fn logic(&mut self, path: &str, rule: &Value) {
+        let depth = json_depth(rule);
+        if depth > self.limits.max_logic_depth {
+            self.problem(path, "limit", format!("nested {depth} levels deep; the limit (awe.max_logic_depth) is {}", self.limits.max_logic_depth));
+            return;
+        }
+        if let Err(e) = self.logic.compile(rule, self.limits.max_logic_depth) {
+            self.problem(path, "logic", e.message);
+        }
+    }
+
+    fn policy(&mut self, def: &Value) -> Option<Policy> {
+        const FIELDS: &[&str] = &[
+            "key", "artifact_type", "title", "description", "context_schema", "forbid_self_approval",
+            "forbid_repeat_approvers", "max_revisions", "expires_after", "exclude", "stages",
+        ];
+        let map = self.object("", def, FIELDS)?;
+        let key = self.identifier(map, "", "key", true);
+        let artifact_type = self.identifier(map, "", "artifact_type", true);
+        let title = self.string(map, "", "title", false);
+        let description = self.string(map, "", "description", false);
+        let context_schema = map.get("context_schema").filter(|v| !v.is_null()).cloned();
+        if let Some(schema) = &context_schema {
+            for p in context_schema::check_schema(schema) {
+                self.problem(join("context_schema", &p.path), "schema", p.message);
+            }
+        }
+        let forbid_self_approval = self.boolean(map, "", "forbid_self_approval", false);
+        let forbid_repeat_approvers = self.boolean(map, "", "forbid_repeat_approvers", false);
+        let max_revisions = self.integer(map, "", "max_revisions", 0, 1000).unwrap_or(DEFAULT_MAX_REVISIONS);
+        let expires_after = self.duration(map, "", "expires_after");
+        let exclude = self.rule_list(map, "", "exclude", false);
+        let stages = self.stages(map.get("stages"));
+        Some(Policy {
+            key: key?,
+            artifact_type: artifact_type?,
+            title,
+            description,
+            context_schema,
+            forbid_self_approval,
+            forbid_repeat_approvers,
+            max_revisions,
+            expires_after,
+            exclude,
+            stages: stages?,
+        })
+    }
+
+    fn stages(&mut self, v: Option<&Value>) -> Option<Vec<Stage>> {
+        let Some(Value::Array(items)) = v else {
+            match v {
+                None | Some(Value::Null) => self.problem("stages", "required", "is required: at least one stage"),
+                Some(other) => self.problem("stages", "type", format!("must be an array, got {}", type_name(other))),
+            }
+            return None;
+        };
+        if items.is_empty() {
+            self.problem("stages", "value", "must have at least one stage");
+        }
+        if items.len() > self.limits.max_stages {
+            self.problem("stages", "limit", format!("has {} stages; the limit (awe.max_stages) is {}", items.len(), self.limits.max_stages));
+            return None;
+        }
+        let stages: Vec<Option<Stage>> = items.iter().enumerate().map(|(i, s)| self.stage(&format!("stages[{i}]"), s)).collect();
+        let mut names = HashSet::new();
+        let mut closed_groups: HashSet<String> = HashSet::new();
+        let mut prev_group: Option<String> = None;
+        // Names are checked on the raw JSON so a stage with other problems
+        // still reports a duplicate name.
+        for (i, item) in items.iter().enumerate() {
+            if let Some(name) = item.get("name").and_then(Value::as_str) {
+                if !names.insert(name) {
+                    self.problem(format!("stages[{i}].name"), "duplicate", format!("\"{name}\" is used by an earlier stage; names must be unique"));
+                }
+            }
+        }
+        for (i, s) in stages.iter().enumerate() {
+            let Some(s) = s else { continue };
+            if let Some(g) = &s.parallel_group {
+                if prev_group.as_deref() != Some(g.as_str()) && closed_groups.contains(g) {
+                    self.problem(format!("stages[{i}].parallel_group"), "value", format!("stages of group \"{g}\" must be next to each other"));
+                }
+            }
+            if let Some(p) = prev_group.take() {
+                if s.parallel_group.as_deref() != Some(p.as_str()) {
+                    closed_groups.insert(p);
+                }
+            }
+            prev_group = s.parallel_group.clone();
+        }
+        stages.into_iter().collect()
+    }
+
+    fn stage(&mut self, path: &str, v: &Value) -> Option<Stage> {
+        const FIELDS: &[&str] = &[
+            "name", "mode", "n", "p", "veto", "rules", "exclude", "skip_if", "on_empty", "parallel_group", "sla", "on_breach",
+        ];
+        let map = self.object(path, v, FIELDS)?;
+        let name = self.string(map, path, "name", true);
+        let rules = self.rule_list(map, path, "rules", true);
+        let exclude = self.rule_list(map, path, "exclude", false);
+        let mode = self.mode(map, path, &rules);
+        let veto = self.boolean(map, path, "veto", true);
+        let skip_if = map.get("skip_if").filter(|v| !v.is_null()).cloned();
+        if let Some(rule) = &skip_if {
+            self.logic(&join(path, "skip_if"), rule);
+        }
+        let on_empty = match map.get("on_empty") {
+            None => OnEmpty::Block,
+            Some(v) if v == "block" => OnEmpty::Block,
+            Some(v) if v == "skip" => OnEmpty::Skip,
+            Some(_) => {
+                self.problem(join(path, "on_empty"), "value", "must be \"block\" or \"skip\"");
+                OnEmpty::Block
+            }
+        };
+        let parallel_group = self.string(map, path, "parallel_group", false);
+        let sla = self.duration(map, path, "sla");
+        let on_breach = map.get("on_breach").and_then(|b| self.breach(&join(path, "on_breach"), b));
+        if on_breach.is_some() && sla.is_none() {
+            self.problem(join(path, "on_breach"), "value", "needs an \"sla\" on the same stage to know when the task is overdue");
+        }
+        if !rules.is_empty() && rules.iter().all(|r| r.kind == RuleKind::Observer) {
+            self.problem(join(path, "rules"), "value", "needs at least one approver rule (observers never count)");
+        }
+        Some(Stage { name: name?, mode: mode?, veto, rules, exclude, skip_if, on_empty, parallel_group, sla, on_breach })
+    }
+
+    fn mode(&mut self, map: &Map<String, Value>, path: &str, rules: &[Rule]) -> Option<Mode> {
+        let raw = match map.get("mode") {
+            None => "all".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                self.problem(join(path, "mode"), "type", format!("must be a string, got {}", type_name(other)));
+                return None;
+            }
+        };
+        // The most approvers this stage can ever have, when it is knowable
+        // statically (only literal users); otherwise checked at run time.
+        let static_max = rules
+            .iter()
+            .filter(|r| r.kind == RuleKind::Approver)
+            .try_fold(HashSet::new(), |mut set, r| match &r.source {
+                RuleSource::User { user } => {
+                    set.insert(user.as_str());
+                    Some(set)
+                }
+                _ => None,
+            })
+            .map(|s| s.len() as u64);
+        let n_limit = static_max.unwrap_or(10_000).max(1);
+        let forbid = |r: &mut Self, key: &str, why: &str| {
+            if map.contains_key(key) {
+                r.problem(join(path, key), "value", format!("is not used by mode \"{raw}\"{why}"));
+            }
+        };
+        let n_problem = |r: &mut Self| {
+            r.problem(join(path, "n"), "range", format!("must be ≥ 1 and ≤ the number of approvers it can resolve ({n_limit})"));
+        };
+        match raw.as_str() {
+            "all" => {
+                forbid(self, "n", "");
+                forbid(self, "p", "");
+                Some(Mode::All)
+            }
+            "any" | "quorum" => {
+                forbid(self, "p", "");
+                let n = match map.get("n") {
+                    None if raw == "any" => Some(1),
+                    None => {
+                        self.problem(join(path, "n"), "required", "is required for mode \"quorum\"");
+                        return None;
+                    }
+                    Some(v) => match v.as_u64() {
+                        Some(n) if n >= 1 && n <= n_limit => Some(n as u32),
+                        _ => {
+                            n_problem(self);
+                            None
+                        }
+                    },
+                }?;
+                Some(Mode::Any { n })
+            }
+            m if m.starts_with("any-") => {
+                forbid(self, "p", "");
+                forbid(self, "n", " (the count is in the mode name)");
+                match m[4..].parse::<u64>() {
+                    Ok(n) if n >= 1 && n <= n_limit => Some(Mode::Any { n: n as u32 }),
+                    _ => {
+                        self.problem(join(path, "mode"), "range", format!("\"{m}\": N must be ≥ 1 and ≤ the number of approvers it can resolve ({n_limit})"));
+                        None
+                    }
+                }
+            }
+            "percentage" => {
+                forbid(self, "n", "");
+                match map.get("p") {
+                    None => {
+                        self.problem(join(path, "p"), "required", "is required for mode \"percentage\" (1 to 100)");
+                        None
+                    }
+                    Some(v) => match v.as_u64() {
+                        Some(p) if (1..=100).contains(&p) => Some(Mode::Percentage { p: p as u32 }),
+                        _ => {
+                            self.problem(join(path, "p"), "range", "must be an integer from 1 to 100");
+                            None
+                        }
+                    },
+                }
+            }
+            other => {
+                self.problem(join(path, "mode"), "value", format!("unknown mode \"{other}\"; use all, any, any-N, quorum or percentage"));
+                None
+            }
+        }
+    }
+
+    fn rule_list(&mut self, map: &Map<String, Value>, path: &str, key: &str, required: bool) -> Vec<Rule> {
+        let p = join(path, key);
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.problem(p, "required", "is required: at least one rule");
+                }
+                Vec::new()
+            }
+            Some(Value::Array(items)) => {
+                if required && items.is_empty() {
+                    self.problem(p.clone(), "value", "must have at least one rule");
+                }
+                if items.len() > self.limits.max_rules_per_stage {
+                    self.problem(p, "limit", format!("has {} rules; the limit (awe.max_rules_per_stage) is {}", items.len(), self.limits.max_rules_per_stage));
+                    return Vec::new();
+                }
+                let exclude = key == "exclude";
+                items.iter().enumerate().filter_map(|(i, r)| self.rule(&format!("{p}[{i}]"), r, exclude)).collect()
+            }
+            Some(other) => {
+                self.problem(p, "type", format!("must be an array of rules, got {}", type_name(other)));
+                Vec::new()
+            }
+        }
+    }
+
+    fn rule(&mut self, path: &str, v: &Value, exclude: bool) -> Option<Rule> {
+        const FIELDS: &[&str] = &["type", "user", "role", "group", "include_subgroups", "logic", "url", "required", "kind"];
+        let map = self.object(path, v, FIELDS)?;
+        let ty = self.string(map, path, "type", true)?;
+        let own: &[&str] = match ty.as_str() {
+            "user" => &["user"],
+            "role" => &["role"],
+            "group" => &["group", "include_subgroups"],
+            "expression" => &["logic"],
+            "http" => &["url"],
+            other => {
+                self.problem(join(path, "type"), "value", format!("unknown rule type \"{other}\"; use user, role, group, expression or http"));
+                return None;
+            }
+        };
+        for key in ["user", "role", "group", "include_subgroups", "logic", "url"] {
+            if map.contains_key(key) && !own.contains(&key) {
+                self.problem(join(path, key), "value", format!("is not used by a rule of type \"{ty}\""));
+            }
+        }
+        let required = self.boolean(map, path, "required", false);
+        let kind = match map.get("kind") {
+            None => RuleKind::Approver,
+            Some(v) if v == "approver" => RuleKind::Approver,
+            Some(v) if v == "observer" => RuleKind::Observer,
+            Some(_) => {
+                self.problem(join(path, "kind"), "value", "must be \"approver\" or \"observer\"");
+                RuleKind::Approver
+            }
+        };
+        if required && kind == RuleKind::Observer {
+            self.problem(join(path, "required"), "value", "an observer never counts, so it cannot be required");
+        }
+        if exclude && (map.contains_key("required") || map.contains_key("kind")) {
+            self.problem(path, "value", "exclude rules only name principals; \"required\" and \"kind\" do not apply");
+        }
+        let source = match ty.as_str() {
+            "user" => RuleSource::User { user: self.string(map, path, "user", true)? },
+            "role" => RuleSource::Role { role: self.identifier(map, path, "role", true)? },
+            "group" => {
+                let group = self.string(map, path, "group", true)?;
+                if !group.starts_with('/') || group.len() > 512 {
+                    self.problem(join(path, "group"), "value", "must be a group path starting with \"/\", like \"/finance/approvers\"");
+                }
+                let include_subgroups = self.boolean(map, path, "include_subgroups", false);
+                RuleSource::Group { group: group.trim_end_matches('/').to_string(), include_subgroups }
+            }
+            "expression" => {
+                let Some(logic) = map.get("logic") else {
+                    self.problem(join(path, "logic"), "required", "is required: JSONLogic returning a principal or a list");
+                    return None;
+                };
+                self.logic(&join(path, "logic"), logic);
+                RuleSource::Expression { logic: logic.clone() }
+            }
+            _ => {
+                let url = self.string(map, path, "url", true)?;
+                if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
+                    self.problem(join(path, "url"), "value", "must be an http:// or https:// URL");
+                }
+                if exclude {
+                    self.problem(join(path, "type"), "value", "http rules cannot be used to exclude");
+                }
+                RuleSource::Http { url }
+            }
+        };
+        Some(Rule { kind, required, source })
+    }
+
+    fn breach(&mut self, path: &str, v: &Value) -> Option<Breach> {
+        let map = self.object(path, v, &["action", "every", "max", "rules"])?;
+        let action = match self.string(map, path, "action", true)?.as_str() {
+            "notify" => BreachAction::Notify,
+            "remind" => BreachAction::Remind,
+            "escalate" => BreachAction::Escalate,
+            "auto_approve" => BreachAction::AutoApprove,
+            "auto_reject" => BreachAction::AutoReject,
+            other => {
+                self.problem(join(path, "action"), "value", format!("unknown action \"{other}\"; use notify, remind, escalate, auto_approve or auto_reject"));
+                return None;
+            }
+        };
+        let every = self.duration(map, path, "every");
+        let max = self.integer(map, path, "max", 1, 100);
+        let rules = self.rule_list(map, path, "rules", action == BreachAction::Escalate);
+        if action == BreachAction::Remind && every.is_none() {
+            self.problem(join(path, "every"), "required", "is required for \"remind\": how often to remind");
+        }
+        if action != BreachAction::Remind && (every.is_some() || max.is_some()) {
+            self.problem(path, "value", "\"every\" and \"max\" only apply to \"remind\"");
+        }
+        if action != BreachAction::Escalate && map.contains_key("rules") {
+            self.problem(join(path, "rules"), "value", "only \"escalate\" adds approvers");
+        }
+        Some(Breach { action, every, max: max.unwrap_or(3), rules })
+    }
+}
+
+/// Used when a policy does not say: enough for real send-back loops, small
+/// enough that a request cannot ping-pong forever.
+pub const DEFAULT_MAX_REVISIONS: u32 = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<Policy, Vec<Problem>> {
+        parse_policy(&v, &PolicyLimits::default(), &mut LogicCache::default())
+    }
+
+    fn problems(v: Value) -> Vec<(String, &'static str)> {
+        parse(v).unwrap_err().into_iter().map(|p| (p.path, p.code)).collect()
+    }
+
+    fn minimal() -> Value {
+        json!({"key": "k", "artifact_type": "doc", "stages": [{"name": "s", "rules": [{"type": "user", "user": "alice"}]}]})
+    }
+
+    #[test]
+    fn minimal_policy_gets_defaults() {
+        let p = parse(minimal()).unwrap();
+        assert_eq!(p.stages[0].mode, Mode::All);
+        assert!(p.stages[0].veto);
+        assert_eq!(p.stages[0].on_empty, OnEmpty::Block);
+        assert_eq!(p.max_revisions, DEFAULT_MAX_REVISIONS);
+        assert_eq!(p.stages[0].rules[0], Rule { kind: RuleKind::Approver, required: false, source: RuleSource::User { user: "alice".into() } });
+    }
+
+    #[test]
+    fn full_expense_policy_parses() {
+        let text = include_str!("../../examples/expense-report.yaml");
+        let v: Value = serde_yaml::from_str(text).unwrap();
+        let p = parse(v).unwrap();
+        assert_eq!(p.key, "expense.report");
+        assert!(p.stages.len() >= 2);
+    }
+
+    #[test]
+    fn modes_and_aliases() {
+        let stage = |extra: Value| {
+            let mut s = json!({"name": "s", "rules": [{"type": "role", "role": "r"}]});
+            s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(json!({"key": "k", "artifact_type": "d", "stages": [s]})).map(|p| p.stages[0].mode)
+        };
+        assert_eq!(stage(json!({"mode": "any", "n": 2})), Ok(Mode::Any { n: 2 }));
+        assert_eq!(stage(json!({"mode": "any-3"})), Ok(Mode::Any { n: 3 }));
+        assert_eq!(stage(json!({"mode": "quorum", "n": 2})), Ok(Mode::Any { n: 2 }));
+        assert_eq!(stage(json!({"mode": "any"})), Ok(Mode::Any { n: 1 }));
+        assert_eq!(stage(json!({"mode": "percentage", "p": 60})), Ok(Mode::Percentage { p: 60 }));
+        assert!(stage(json!({"mode": "percentage", "p": 0})).is_err());
+        assert!(stage(json!({"mode": "percentage", "p": 101})).is_err());
+        assert!(stage(json!({"mode": "quorum"})).is_err());
+        assert!(stage(json!({"mode": "all", "n": 2})).is_err());
+        assert!(stage(json!({"mode": "any-0"})).is_err());
+        assert!(stage(json!({"mode": "majority"})).is_err());
+    }
+
+    #[test]
+    fn n_cannot_exceed_literal_users() {
+        let errs = problems(json!({"key": "k", "artifact_type": "d", "stages": [
+            {"name": "s", "mode": "any", "n": 3, "rules": [{"type": "user", "user": "a"}, {"type": "user", "user": "b"}]}]}));
+        assert_eq!(errs, vec![("stages[0].n".to_string(), "range")]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let errs = problems(json!({
+            "key": "", "artifact_type": 5, "bogus": 1, "expires_after": "soon",
+            "context_schema": {"oneOf": []},
+            "stages": [
+                {"name": "a", "mode": "any", "n": 0, "rules": [{"type": "user"}], "skip_if": {"nope": []}, "colour": "red"},
+                {"name": "a", "rules": [], "on_empty": "explode", "sla": "8 hours", "on_breach": {"action": "escalate"}},
+                {"name": "c", "rules": [{"type": "user", "user": "x", "kind": "observer", "required": true}]},
+                {"name": "d", "rules": [{"type": "telepathy"}]}
+            ]
+        }));
+        let want = [
+            ("bogus", "unknown_field"),
+            ("key", "value"),
+            ("artifact_type", "type"),
+            ("context_schema.oneOf", "schema"),
+            ("expires_after", "duration"),
+            ("stages[0].colour", "unknown_field"),
+            ("stages[0].rules[0].user", "required"),
+            ("stages[0].n", "range"),
+            ("stages[0].skip_if", "logic"),
+            ("stages[1].rules", "value"),
+            ("stages[1].on_empty", "value"),
+            ("stages[1].sla", "duration"),
+            ("stages[1].on_breach.rules", "required"),
+            ("stages[1].on_breach", "value"),
+            ("stages[2].rules[0].required", "value"),
+            ("stages[2].rules", "value"),
+            ("stages[3].rules[0].type", "value"),
+            ("stages[1].name", "duplicate"),
+        ];
+        for (path, code) in want {
+            assert!(errs.contains(&(path.to_string(), code)), "missing {path} {code} in {errs:#?}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_suggests_the_right_name() {
+        let mut v = minimal();
+        v["stages"][0]["skipIf"] = json!(true);
+        let errs = parse(v).unwrap_err();
+        assert!(errs[0].message.contains("did you mean \"skip_if\""), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn parallel_groups_form_steps_and_must_be_adjacent() {
+        let rules = json!([{"type": "user", "user": "u"}]);
+        let p = parse(json!({"key": "k", "artifact_type": "d", "stages": [
+            {"name": "legal", "parallel_group": "g", "rules": rules},
+            {"name": "finance", "parallel_group": "g", "rules": rules},
+            {"name": "director", "rules": rules}]})).unwrap();
+        assert_eq!(p.steps(), vec![vec![0, 1], vec![2]]);
+        assert_eq!(p.step_of(1), 0);
+        let errs = problems(json!({"key": "k", "artifact_type": "d", "stages": [
+            {"name": "a", "parallel_group": "g", "rules": rules},
+            {"name": "b", "rules": rules},
+            {"name": "c", "parallel_group": "g", "rules": rules}]}));
+        assert_eq!(errs, vec![("stages[2].parallel_group".to_string(), "value")]);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let stages: Vec<Value> = (0..21).map(|i| json!({"name": format!("s{i}"), "rules": [{"type": "user", "user": "u"}]})).collect();
+        let errs = problems(json!({"key": "k", "artifact_type": "d", "stages": stages}));
+        assert_eq!(errs, vec![("stages".to_string(), "limit")]);
+        let rules: Vec<Value> = (0..51).map(|i| json!({"type": "user", "user": format!("u{i}")})).collect();
+        let errs = problems(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": rules}]}));
+        assert_eq!(errs, vec![("stages[0].rules".to_string(), "limit")]);
+        let mut deep = json!(true);
+        for _ in 0..70 {
+            deep = json!({"!": [deep]});
+        }
+        let mut v = minimal();
+        v["stages"][0]["skip_if"] = deep;
+        assert_eq!(problems(v), vec![("stages[0].skip_if".to_string(), "limit")]);
+    }
+
+    #[test]
+    fn breach_actions() {
+        let mut v = minimal();
+        v["stages"][0]["sla"] = json!("8h");
+        v["stages"][0]["on_breach"] = json!({"action": "remind", "every": "2h", "max": 2});
+        let b = parse(v.clone()).unwrap().stages[0].on_breach.clone().unwrap();
+        assert_eq!((b.action, b.every, b.max), (BreachAction::Remind, Some(7200), 2));
+        v["stages"][0]["on_breach"] = json!({"action": "auto_approve", "every": "2h"});
+        assert_eq!(problems(v.clone()), vec![("stages[0].on_breach".to_string(), "value")]);
+        v["stages"][0]["on_breach"] = json!({"action": "escalate", "rules": [{"type": "role", "role": "fd"}]});
+        assert!(parse(v.clone()).is_ok());
+        v["stages"][0].as_object_mut().unwrap().remove("sla");
+        assert_eq!(problems(v), vec![("stages[0].on_breach".to_string(), "value")]);
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(problems(json!([1])), vec![(String::new(), "type")]);
+        assert_eq!(problems(json!({"key": "k", "artifact_type": "d"})), vec![("stages".to_string(), "required")]);
+    }
+}

@@ -1,0 +1,443 @@
+//! Scenario tests of the state machine, without Postgres.
+
+use super::*;
+use crate::policy::{parse_policy, PolicyLimits};
+use crate::resolve::tests::MemDir;
+use serde_json::json;
+
+struct World {
+    policy: Policy,
+    dir: MemDir,
+    logic: LogicCache,
+    next_id: u32,
+    state: RequestState,
+    events: Vec<NewEvent>,
+}
+
+impl World {
+    fn new(policy: Value) -> World {
+        let mut logic = LogicCache::default();
+        let policy = parse_policy(&policy, &PolicyLimits::default(), &mut logic).unwrap();
+        let state = Machine::new_request(&policy, "r1".into(), Some("req".into()), json!({}));
+        World { policy, dir: MemDir::default(), logic, next_id: 0, state, events: Vec::new() }
+    }
+
+    fn run<T>(&mut self, f: impl FnOnce(&mut Machine) -> AweResult<T>) -> AweResult<T> {
+        let mut counter = self.next_id;
+        let mut new_id = || {
+            counter += 1;
+            format!("t{counter}")
+        };
+        let env = Env { dir: &mut self.dir, logic: &mut self.logic, new_id: &mut new_id, now: 0, max_logic_depth: 64, max_approvers_per_stage: 100 };
+        let mut m = Machine::new(&self.policy, self.state.clone(), env);
+        let out = f(&mut m)?;
+        let (mut state, effects) = m.into_parts();
+        // What the shell does after writing: new tasks are no longer new.
+        state.tasks.iter_mut().for_each(|t| t.is_new = false);
+        self.state = state;
+        self.events.extend(effects.events);
+        self.next_id = counter;
+        Ok(out)
+    }
+
+    fn submit(&mut self, ctx: Value) -> AweResult<()> {
+        self.state.context = ctx;
+        self.run(|m| m.submit("caller"))
+    }
+
+    fn task_of(&self, who: &str) -> String {
+        self.state.tasks.iter().rev().find(|t| t.assignee == who && t.status == TaskStatus::Open)
+            .unwrap_or_else(|| panic!("{who} has no open task: {:?}", self.state.tasks)).id.clone()
+    }
+
+    fn decide(&mut self, who: &str, decision: Decision) -> AweResult<()> {
+        let id = self.task_of(who);
+        self.decide_task(&id, who, decision)
+    }
+
+    fn decide_task(&mut self, id: &str, who: &str, decision: Decision) -> AweResult<()> {
+        let id = id.to_string();
+        let who = who.to_string();
+        self.run(move |m| m.decide(&DecisionInput { task_id: &id, actor: &who, decision, comment: Some("ok"), attachments: None }))
+    }
+
+    fn open(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.state.tasks.iter().filter(|t| t.status == TaskStatus::Open).map(|t| t.assignee.as_str()).collect();
+        v.sort();
+        v
+    }
+
+    fn kinds(&self) -> Vec<&str> {
+        self.events.iter().map(|e| e.kind).collect()
+    }
+}
+
+fn users(names: &[&str]) -> Value {
+    Value::Array(names.iter().map(|n| json!({"type": "user", "user": n})).collect())
+}
+
+fn one_stage(extra: Value, approvers: &[&str]) -> Value {
+    let mut stage = json!({"name": "s", "rules": users(approvers)});
+    stage.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    json!({"key": "k", "artifact_type": "d", "stages": [stage]})
+}
+
+use Decision::{Abstain, Approve, Reject, RequestChanges};
+
+#[test]
+fn s1_one_approver_one_stage() {
+    let mut w = World::new(one_stage(json!({}), &["alice"]));
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    w.decide("alice", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert_eq!(w.kinds(), vec!["request.created", "stage.started", "task.created", "task.decided", "stage.completed", "request.approved"]);
+    assert_eq!(w.events.last().unwrap().status, RequestStatus::Approved);
+}
+
+#[test]
+fn s2_sequential_stages() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "officer", "rules": users(&["o"])}, {"name": "director", "rules": users(&["d"])}, {"name": "secretary", "rules": users(&["s"])}]}));
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.open(), vec!["o"]);
+    w.decide("o", Approve).unwrap();
+    assert_eq!(w.open(), vec!["d"]);
+    w.decide("d", Approve).unwrap();
+    w.decide("s", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert_eq!(w.state.stages, vec![StageStatus::Approved; 3]);
+}
+
+#[test]
+fn s3_parallel_group_then_director() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "legal", "parallel_group": "review", "rules": users(&["l"])},
+        {"name": "finance", "parallel_group": "review", "rules": users(&["f"])},
+        {"name": "director", "rules": users(&["d"])}]}));
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.open(), vec!["f", "l"]);
+    w.decide("l", Approve).unwrap();
+    assert_eq!(w.open(), vec!["f"], "director waits for finance");
+    w.decide("f", Approve).unwrap();
+    assert_eq!(w.open(), vec!["d"]);
+}
+
+#[test]
+fn s3_parallel_reject_cancels_sibling() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "legal", "parallel_group": "g", "rules": users(&["l"])},
+        {"name": "finance", "parallel_group": "g", "rules": users(&["f"])}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("l", Reject).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Rejected);
+    assert_eq!(w.state.stages, vec![StageStatus::Rejected, StageStatus::Cancelled]);
+    assert!(w.open().is_empty());
+}
+
+#[test]
+fn s4_all_must_approve() {
+    let mut w = World::new(one_stage(json!({"mode": "all"}), &["a", "b", "c"]));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Approve).unwrap();
+    w.decide("b", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    w.decide("c", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn s5_first_two_of_five_and_rest_skipped() {
+    let mut w = World::new(one_stage(json!({"mode": "any", "n": 2}), &["a", "b", "c", "d", "e"]));
+    w.submit(json!({})).unwrap();
+    w.decide("c", Approve).unwrap();
+    w.decide("e", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    let skipped = w.state.tasks.iter().filter(|t| t.status == TaskStatus::Skipped).count();
+    assert_eq!(skipped, 3);
+    assert_eq!(w.decide_task("t1", "a", Approve).unwrap_err().code, Code::TaskClosed);
+}
+
+#[test]
+fn s6_sixty_percent() {
+    let mut w = World::new(one_stage(json!({"mode": "percentage", "p": 60, "veto": false}), &["a", "b", "c", "d", "e"]));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Approve).unwrap();
+    w.decide("b", Reject).unwrap();
+    w.decide("c", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    w.decide("d", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn s7_two_of_five_plus_required_cfo() {
+    let mut rules = users(&["a", "b", "c", "d", "e"]);
+    rules.as_array_mut().unwrap().push(json!({"type": "user", "user": "cfo", "required": true}));
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "n": 2, "rules": rules}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Approve).unwrap();
+    w.decide("b", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview, "CFO still has to sign");
+    assert_eq!(w.decide("cfo", Abstain).unwrap_err().code, Code::ActionNotAllowed);
+    w.decide("cfo", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn s8_one_reject_stops_everything() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "s1", "mode": "any", "n": 1, "rules": users(&["a", "b"])}, {"name": "s2", "rules": users(&["c"])}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Reject).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Rejected);
+    assert_eq!(w.state.stages, vec![StageStatus::Rejected, StageStatus::Waiting]);
+    assert_eq!(w.kinds().last(), Some(&"request.rejected"));
+}
+
+#[test]
+fn s9_committee_without_veto() {
+    let mut w = World::new(one_stage(json!({"mode": "any", "n": 2, "veto": false}), &["a", "b", "c"]));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Reject).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    w.decide("b", Reject).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Rejected, "2 of 3 can no longer be reached");
+}
+
+#[test]
+fn s13_s14_s16_tier_routing_and_all_skipped() {
+    let policy = json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "manager", "rules": users(&["m"]), "skip_if": {"<": [{"var": "amount"}, 1000]}},
+        {"name": "finance", "mode": "any", "n": 2, "rules": users(&["f1", "f2", "f3"]), "skip_if": {"<": [{"var": "amount"}, 10000]}}]});
+    let mut small = World::new(policy.clone());
+    small.submit(json!({"amount": 5})).unwrap();
+    assert_eq!(small.state.status, RequestStatus::Approved);
+    assert_eq!(small.kinds(), vec!["request.created", "stage.skipped", "stage.skipped", "request.approved"]);
+    let mut mid = World::new(policy.clone());
+    mid.submit(json!({"amount": 5000})).unwrap();
+    mid.decide("m", Approve).unwrap();
+    assert_eq!(mid.state.status, RequestStatus::Approved);
+    assert_eq!(mid.state.stages, vec![StageStatus::Approved, StageStatus::Skipped]);
+    let mut big = World::new(policy);
+    big.submit(json!({"amount": 50000})).unwrap();
+    big.decide("m", Approve).unwrap();
+    assert_eq!(big.open(), vec!["f1", "f2", "f3"]);
+}
+
+#[test]
+fn s15_nobody_resolves_block_or_skip() {
+    let policy = |on_empty: &str| json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "s", "rules": [{"type": "role", "role": "nobody"}], "on_empty": on_empty},
+        {"name": "t", "rules": users(&["x"])}]});
+    let mut block = World::new(policy("block"));
+    block.submit(json!({})).unwrap();
+    assert_eq!(block.state.status, RequestStatus::Rejected);
+    let completed = block.events.iter().find(|e| e.kind == "stage.completed").unwrap();
+    assert_eq!(completed.data["reason"], "no approver resolved");
+    let mut skip = World::new(policy("skip"));
+    skip.submit(json!({})).unwrap();
+    assert_eq!(skip.state.stages[0], StageStatus::Skipped);
+    assert_eq!(skip.open(), vec!["x"]);
+}
+
+#[test]
+fn s19_delegate_gets_the_task_and_delegator_cannot_decide() {
+    let mut w = World::new(one_stage(json!({}), &["boss"]));
+    w.dir.delegations.insert("boss".into(), "deputy".into());
+    w.submit(json!({})).unwrap();
+    let t = w.state.tasks[0].clone();
+    assert_eq!((t.assignee.as_str(), t.delegated_from.as_deref()), ("deputy", Some("boss")));
+    assert_eq!(w.decide_task(&t.id, "boss", Approve).unwrap_err().code, Code::NotAssignee);
+    w.decide_task(&t.id, "deputy", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn delegation_created_after_the_task_lets_the_delegate_decide() {
+    let mut w = World::new(one_stage(json!({}), &["boss"]));
+    w.submit(json!({})).unwrap();
+    w.dir.delegations.insert("boss".into(), "deputy".into());
+    let id = w.task_of("boss");
+    assert_eq!(w.decide_task(&id, "mallory", Approve).unwrap_err().code, Code::NotAssignee);
+    w.decide_task(&id, "deputy", Approve).unwrap();
+    let decided = w.events.iter().find(|e| e.kind == "task.decided").unwrap();
+    assert_eq!((decided.actor.as_str(), &decided.data["on_behalf_of"]), ("deputy", &json!("boss")));
+}
+
+#[test]
+fn s20_reassign_moves_the_vote() {
+    let mut w = World::new(one_stage(json!({"mode": "all"}), &["a", "b"]));
+    w.submit(json!({})).unwrap();
+    let id = w.task_of("b");
+    w.run(|m| m.reassign("admin", &id, "c", Some("b left"))).unwrap();
+    assert_eq!(w.open(), vec!["a", "c"]);
+    w.decide("a", Approve).unwrap();
+    w.decide("c", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert_eq!(w.run(|m| m.reassign("admin", &id, "d", None)).unwrap_err().code, Code::TaskClosed);
+}
+
+#[test]
+fn s21_observer_never_blocks() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [
+        {"type": "user", "user": "a"}, {"type": "user", "user": "watcher", "kind": "observer"}]}]}));
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.decide("watcher", Approve).unwrap_err().code, Code::ActionNotAllowed);
+    w.decide("a", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert!(w.open().is_empty(), "observer task closed as skipped");
+}
+
+#[test]
+fn s22_self_approval_needs_a_requester_and_removes_it() {
+    let p = json!({"key": "k", "artifact_type": "d", "forbid_self_approval": true, "stages": [{"name": "s", "rules": users(&["req", "other"])}]});
+    let mut w = World::new(p.clone());
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.open(), vec!["other"]);
+    let mut anon = World::new(p);
+    anon.state.requester = None;
+    assert_eq!(anon.submit(json!({})).unwrap_err().code, Code::RequesterRequired);
+}
+
+#[test]
+fn s23_nobody_approves_two_stages() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_repeat_approvers": true, "stages": [
+        {"name": "s1", "rules": users(&["a"])}, {"name": "s2", "mode": "any", "rules": users(&["a", "b"])}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Approve).unwrap();
+    assert_eq!(w.open(), vec!["b"]);
+}
+
+#[test]
+fn s23_parallel_stages_refuse_a_second_approval() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_repeat_approvers": true, "stages": [
+        {"name": "s1", "parallel_group": "g", "mode": "any", "rules": users(&["a", "b"])},
+        {"name": "s2", "parallel_group": "g", "mode": "any", "rules": users(&["a", "c"])}]}));
+    w.submit(json!({})).unwrap();
+    let first = w.state.tasks.iter().find(|t| t.assignee == "a" && t.stage == 0).unwrap().id.clone();
+    let second = w.state.tasks.iter().find(|t| t.assignee == "a" && t.stage == 1).unwrap().id.clone();
+    w.decide_task(&first, "a", Approve).unwrap();
+    assert_eq!(w.decide_task(&second, "a", Approve).unwrap_err().code, Code::ActionNotAllowed);
+}
+
+#[test]
+fn s24_exclude_conflict_of_interest() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "rules": users(&["a", "b"]),
+        "exclude": [{"type": "expression", "logic": {"var": "vendor_contact"}}]}]}));
+    w.submit(json!({"vendor_contact": "a"})).unwrap();
+    assert_eq!(w.open(), vec!["b"]);
+}
+
+#[test]
+fn s25_send_back_and_resubmit_re_resolves() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "max_revisions": 1, "stages": [
+        {"name": "first", "rules": users(&["f"])},
+        {"name": "owner", "rules": [{"type": "expression", "logic": {"var": "owner"}}]}]}));
+    w.submit(json!({"owner": "o1"})).unwrap();
+    w.decide("f", Approve).unwrap();
+    w.decide("o1", RequestChanges).unwrap();
+    assert_eq!(w.state.status, RequestStatus::ChangesRequested);
+    assert!(w.open().is_empty());
+    w.run(|m| m.resubmit("req", json!({"owner": "o2"}))).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    assert_eq!(w.state.revision, 2);
+    assert_eq!(w.open(), vec!["o2"], "first stage stays approved; owner stage restarts with the new context");
+    assert_eq!(w.decide("o2", RequestChanges).unwrap_err().code, Code::MaxRevisions);
+    w.decide("o2", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert!(w.kinds().contains(&"request.resubmitted"));
+}
+
+#[test]
+fn s26_withdraw_after_send_back() {
+    let mut w = World::new(one_stage(json!({}), &["a"]));
+    w.submit(json!({})).unwrap();
+    w.decide("a", RequestChanges).unwrap();
+    w.run(|m| m.cancel("req", Some("not needed"), true)).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Cancelled);
+    assert_eq!(w.run(|m| m.resubmit("req", json!({}))).unwrap_err().code, Code::RequestState);
+}
+
+#[test]
+fn s27_cancel_mid_flight() {
+    let mut w = World::new(one_stage(json!({}), &["a", "b"]));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.cancel("caller", Some("duplicate"), false)).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Cancelled);
+    assert!(w.open().is_empty());
+    assert_eq!(w.decide_task("t1", "a", Approve).unwrap_err().code, Code::TaskClosed);
+    assert_eq!(w.run(|m| m.cancel("caller", None, false)).unwrap_err().code, Code::RequestState);
+}
+
+#[test]
+fn s28_abstention_leaves_the_denominator() {
+    let mut w = World::new(one_stage(json!({"mode": "all"}), &["a", "b", "c"]));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Abstain).unwrap();
+    w.decide("b", Approve).unwrap();
+    w.decide("c", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    let mut all_abstain = World::new(one_stage(json!({"on_empty": "block"}), &["a"]));
+    all_abstain.submit(json!({})).unwrap();
+    all_abstain.decide("a", Abstain).unwrap();
+    assert_eq!(all_abstain.state.status, RequestStatus::Rejected);
+}
+
+#[test]
+fn fewer_resolved_than_n_is_handled_like_empty() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "s", "mode": "any", "n": 2, "rules": [{"type": "role", "role": "r"}], "on_empty": "skip"}]}));
+    w.dir.roles.insert("r".into(), vec!["only".into()]);
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    assert!(w.events.iter().any(|e| e.kind == "stage.skipped" && e.data["reason"].as_str().unwrap().contains("only 1")));
+}
+
+#[test]
+fn http_stage_waits_in_resolving_until_answered() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "s", "rules": [{"type": "http", "url": "http://127.0.0.1:1/resolve"}]}]}));
+    w.submit(json!({})).unwrap();
+    assert_eq!((w.state.status, w.state.stages[0]), (RequestStatus::Pending, StageStatus::Resolving));
+    w.run(|m| m.complete_resolution(0, "system", &["h1".to_string()])).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview);
+    w.decide("h1", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn escalation_adds_approvers_to_an_active_stage() {
+    let mut w = World::new(one_stage(json!({"mode": "any"}), &["a"]));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated")).unwrap();
+    assert_eq!(w.open(), vec!["a", "fd"]);
+    w.decide("fd", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn limit_on_approvers_per_stage() {
+    let names: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [{"type": "role", "role": "many"}]}]}));
+    w.dir.roles.insert("many".into(), names);
+    assert_eq!(w.submit(json!({})).unwrap_err().code, Code::LimitExceeded);
+}
+
+#[test]
+fn expense_report_example() {
+    let v: Value = serde_yaml::from_str(include_str!("../../../examples/expense-report.yaml")).unwrap();
+    let mut w = World::new(v);
+    w.dir.groups.insert("/finance/approvers".into(), vec!["mia".into(), "fin1".into(), "fin2".into(), "sam".into()]);
+    // Sam submits; Mia is Sam's manager and also in finance.
+    w.state.requester = Some("sam".into());
+    w.submit(json!({"amount": 12500, "submitter": "sam", "manager": "mia"})).unwrap();
+    assert_eq!(w.open(), vec!["mia"]);
+    w.decide("mia", Approve).unwrap();
+    assert_eq!(w.open(), vec!["fin1", "fin2"], "neither the manager who approved nor the submitter");
+    w.decide("fin1", Approve).unwrap();
+    w.decide("fin2", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    let due = w.state.tasks[0].due_at;
+    assert_eq!(due, Some(8 * 3600 * 1_000_000));
+}
