@@ -1,1 +1,36 @@
+//! awe: an approval workflow engine inside PostgreSQL.
+//!
+//! This crate is the thin shell: SQL-callable entry points that read their
+//! arguments, load rows over SPI, hand them to `awe_core`, and write back
+//! what it decided. The schema lives in `sql/`, loaded in file order.
 
+use pgrx::prelude::*;
+
+pub mod api;
+pub mod fmgr;
+pub mod guc;
+pub mod logic;
+pub mod store;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/00_bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/01_tenancy.sql", name = "tenancy", requires = ["bootstrap"]);
+extension_sql_file!("../sql/02_directory.sql", name = "directory", requires = ["tenancy"]);
+extension_sql_file!("../sql/03_policy.sql", name = "policy", requires = ["directory"]);
+extension_sql_file!("../sql/04_request.sql", name = "request", requires = ["policy"]);
+extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"]);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::define();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'awe'"]
+    }
+}

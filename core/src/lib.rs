@@ -10,5 +10,8 @@ pub mod model;
 pub mod policy;
 pub mod progress;
 pub mod resolve;
+pub mod simulate;
+pub mod time;
+pub mod timeline;
 
 pub use error::{AweError, AweResult, Code};

@@ -141,8 +141,8 @@ impl<'p, 'e> Machine<'p, 'e> {
 
     /// A decision on one task.
     pub fn decide(&mut self, d: &DecisionInput<'_>) -> AweResult<()> {
-        let idx = self.state.tasks.iter().position(|t| t.id == d.task_id).ok_or_else(|| AweError::new(Code::TaskNotFound, format!("task {} not found", d.task_id)))?;
-        let task = self.state.tasks[idx].clone();
+        let task = self.task(d.task_id)?.clone();
+        let idx = self.state.tasks.iter().position(|t| t.id == d.task_id).unwrap_or_default();
         if task.status != TaskStatus::Open {
             return Err(AweError::new(Code::TaskClosed, format!("task {} is already {}; decisions are final", task.id, task.status.as_str()))
                 .with_details(json!({"task_id": task.id, "task_status": task.status.as_str()})));
@@ -284,6 +284,41 @@ impl<'p, 'e> Machine<'p, 'e> {
         self.emit("task.reassigned", actor, Some(old.stage), Some(old.id.clone()),
             json!({"from": old.assignee, "to": to, "new_task_id": new_id, "reason": reason}));
         Ok(new_id)
+    }
+
+    /// Claim (or release) a task: a signal to co-approvers, not a lock.
+    /// Anyone who may decide the task may claim it; only the claimer releases.
+    pub fn claim(&mut self, actor: &str, task_id: &str, claim: bool, claimed_by: Option<&str>) -> AweResult<()> {
+        let task = self.task(task_id)?.clone();
+        if task.status != TaskStatus::Open || self.state.status != RequestStatus::InReview {
+            return err(Code::TaskClosed, format!("task {task_id} is {}; only open tasks can be claimed or released", task.status.as_str()));
+        }
+        self.check_actor(&task, actor)?;
+        if !claim && claimed_by != Some(actor) {
+            return Err(AweError::new(Code::ActionNotAllowed, format!("task {task_id} is not claimed by {actor}")));
+        }
+        let kind = if claim { "task.claimed" } else { "task.released" };
+        self.emit(kind, actor, Some(task.stage), Some(task.id.clone()), json!({"previous": claimed_by}));
+        Ok(())
+    }
+
+    /// A comment on the request, or on one task by whoever may act on it
+    /// (observers included). Comments change no state.
+    pub fn comment(&mut self, actor: &str, task_id: Option<&str>, body: &str) -> AweResult<()> {
+        let stage = match task_id {
+            Some(id) => {
+                let task = self.task(id)?.clone();
+                self.check_actor(&task, actor)?;
+                Some(task.stage)
+            }
+            None => None,
+        };
+        self.emit("comment.added", actor, stage, task_id.map(str::to_string), json!({"body": body}));
+        Ok(())
+    }
+
+    fn task(&self, task_id: &str) -> AweResult<&Task> {
+        self.state.tasks.iter().find(|t| t.id == task_id).ok_or_else(|| AweError::new(Code::TaskNotFound, format!("task {task_id} not found")))
     }
 
     /// Adds tasks to an active stage (SLA escalation). Returns the new ids.

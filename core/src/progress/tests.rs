@@ -441,3 +441,19 @@ fn expense_report_example() {
     let due = w.state.tasks[0].due_at;
     assert_eq!(due, Some(8 * 3600 * 1_000_000));
 }
+
+#[test]
+fn claim_release_and_comment() {
+    let mut w = World::new(one_stage(json!({"mode": "any"}), &["a", "b"]));
+    w.submit(json!({})).unwrap();
+    let id = w.task_of("a");
+    assert_eq!(w.run(|m| m.claim("b", &id, true, None)).unwrap_err().code, Code::NotAssignee);
+    w.run(|m| m.claim("a", &id, true, None)).unwrap();
+    assert_eq!(w.run(|m| m.claim("a", &id, false, Some("z"))).unwrap_err().code, Code::ActionNotAllowed);
+    w.run(|m| m.claim("a", &id, false, Some("a"))).unwrap();
+    w.run(|m| m.comment("a", Some(&id), "looks fine")).unwrap();
+    w.run(|m| m.comment("caller", None, "please hurry")).unwrap();
+    assert_eq!(w.run(|m| m.comment("b", Some(&id), "not mine")).unwrap_err().code, Code::NotAssignee);
+    let tail: Vec<&str> = w.kinds()[w.kinds().len() - 4..].to_vec();
+    assert_eq!(tail, vec!["task.claimed", "task.released", "comment.added", "comment.added"]);
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A local PostgreSQL 15 cluster with awe preloaded: up | down | stop | psql | status.
+# Data lives under .awe/ in the repo (gitignored); the server runs as the
+# `postgres` user because Postgres refuses to run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN=/usr/lib/postgresql/15/bin
+PORT=${AWE_PORT:-54329}
+AWE_HOME="$ROOT/.awe"
+DATA="$AWE_HOME/pgdata"
+LOG="$AWE_HOME/postgres.log"
+DB=awe
+RUN_AS=postgres
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
+}
+
+ensure_data_dir() {
+  mkdir -p "$AWE_HOME"
+  if [ "$(id -u)" = 0 ]; then
+    # The postgres user must reach the data directory; when the checkout sits
+    # somewhere it cannot traverse (e.g. under /root), keep the data in
+    # /var/tmp and link it here.
+    if ! runuser -u "$RUN_AS" -- test -x "$AWE_HOME" 2>/dev/null; then
+      local alt="/var/tmp/awe-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+      mkdir -p "$alt"
+      [ -L "$DATA" ] || ln -sfn "$alt" "$DATA"
+      LOG="$alt/postgres.log"
+    fi
+    mkdir -p "$DATA/" && chown -R "$RUN_AS": "$(readlink -f "$DATA")"
+    touch "$LOG" && chown "$RUN_AS": "$LOG"
+  fi
+}
+
+running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+psql_awe() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+
+up() {
+  ensure_data_dir
+  if [ ! -f "$DATA/PG_VERSION" ]; then
+    as_pg "$BIN/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$DATA/postgresql.conf" <<CONF
+# --- awe local cluster ---
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '/tmp'
+shared_preload_libraries = 'awe'
+awe.database = '$DB'
+max_connections = 300
+shared_buffers = 512MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+CONF
+  fi
+  if ! running; then
+    as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
+  fi
+  psql_awe -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 \
+    || psql_awe -d postgres -c "create database $DB"
+  psql_awe -d "$DB" -c "create extension if not exists awe"
+  cat > "$AWE_HOME/dev.env" <<ENV
+DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/$DB
+PGHOST=127.0.0.1
+PGPORT=$PORT
+PGUSER=postgres
+PGDATABASE=$DB
+ENV
+  echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB (settings in .awe/dev.env)" >&2
+}
+
+stop() {
+  if running; then as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  stop) stop ;;
+  down) stop; echo "awe: cluster stopped (data kept in .awe/; rm -rf .awe to reset)" >&2 ;;
+  psql) shift; exec "$BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" "$@" ;;
+  status) running && echo running || echo stopped ;;
+  *) echo "usage: $0 up|down|stop|psql|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,164 @@
+-- The directory: which principals hold which roles and groups, per tenant,
+-- and who stands in for whom (delegation windows).
+create table awe.principal (
+    tenant_id    text not null references awe.tenant on delete cascade,
+    principal_id text not null check (length(principal_id) between 1 and 256),
+    display_name text,
+    email        text,
+    attributes   jsonb not null default '{}',
+    active       boolean not null default true,
+    created_at   timestamptz not null default now(),
+    updated_at   timestamptz not null default now(),
+    primary key (tenant_id, principal_id)
+);
+
+create table awe.role_grant (
+    tenant_id    text not null,
+    role         text not null check (length(role) between 1 and 128),
+    principal_id text not null,
+    primary key (tenant_id, role, principal_id),
+    foreign key (tenant_id, principal_id) references awe.principal on delete cascade
+);
+create index role_grant_principal on awe.role_grant (tenant_id, principal_id);
+
+-- group_path uses the C collation so a sub-group prefix search uses the index.
+create table awe.group_member (
+    tenant_id    text not null,
+    group_path   text collate "C" not null check (group_path ~ '^/' and length(group_path) <= 512),
+    principal_id text not null,
+    primary key (tenant_id, group_path, principal_id),
+    foreign key (tenant_id, principal_id) references awe.principal on delete cascade
+);
+create index group_member_principal on awe.group_member (tenant_id, principal_id);
+
+create table awe.delegation (
+    tenant_id     text not null references awe.tenant on delete cascade,
+    delegation_id uuid not null default gen_random_uuid(),
+    principal_id  text not null,
+    delegate_id   text not null,
+    starts_at     timestamptz not null,
+    ends_at       timestamptz not null,
+    reason        text,
+    created_by    text not null,
+    created_at    timestamptz not null default now(),
+    revoked_at    timestamptz,
+    primary key (tenant_id, delegation_id),
+    check (starts_at < ends_at),
+    check (principal_id <> delegate_id)
+);
+create index delegation_active on awe.delegation (tenant_id, principal_id, ends_at) where revoked_at is null;
+create index delegation_by_delegate on awe.delegation (tenant_id, delegate_id, ends_at) where revoked_at is null;
+
+-- Directory functions. Each returns what it wrote and raises AWE-… errors.
+create function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
+                                     attributes jsonb default null, active boolean default true)
+    returns jsonb language plpgsql volatile as $$
+declare t text := awe.current_tenant(); r awe.principal;
+begin
+    if principal_id is null or length(principal_id) not between 1 and 256 then
+        perform awe._raise('AWE-BAD-INPUT', 'principal_id must be 1-256 characters');
+    end if;
+    if attributes is not null and jsonb_typeof(attributes) <> 'object' then
+        perform awe._raise('AWE-BAD-INPUT', 'attributes must be a JSON object');
+    end if;
+    insert into awe.principal as p (tenant_id, principal_id, display_name, email, attributes, active)
+    values (t, upsert_principal.principal_id, display_name, email, coalesce(attributes, '{}'), coalesce(active, true))
+    on conflict on constraint principal_pkey do update
+       set display_name = coalesce(excluded.display_name, p.display_name),
+           email = coalesce(excluded.email, p.email),
+           attributes = coalesce(upsert_principal.attributes, p.attributes),
+           active = excluded.active,
+           updated_at = now()
+    returning * into r;
+    return to_jsonb(r) - 'tenant_id';
+end $$;
+
+create function awe.remove_principal(principal_id text) returns void
+    language plpgsql volatile as $$
+begin
+    delete from awe.principal p where p.tenant_id = awe.current_tenant() and p.principal_id = remove_principal.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('principal %s is not in the directory', principal_id));
+    end if;
+end $$;
+
+-- Granting a role (or group) to an unknown principal creates the principal.
+create function awe.grant_role(principal_id text, role text) returns void
+    language plpgsql volatile as $$
+declare t text := awe.current_tenant();
+begin
+    if role is null or role !~ '^[A-Za-z0-9._:/-]{1,128}$' then
+        perform awe._raise('AWE-BAD-INPUT', 'role must be 1-128 characters of letters, digits and . _ - : /');
+    end if;
+    perform awe.upsert_principal(principal_id) where not exists
+        (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = grant_role.principal_id);
+    insert into awe.role_grant values (t, role, principal_id) on conflict do nothing;
+end $$;
+
+create function awe.revoke_role(principal_id text, role text) returns void
+    language plpgsql volatile as $$
+begin
+    delete from awe.role_grant g where g.tenant_id = awe.current_tenant() and g.role = revoke_role.role
+       and g.principal_id = revoke_role.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s does not hold role %s', principal_id, role));
+    end if;
+end $$;
+
+create function awe.add_to_group(principal_id text, group_path text) returns void
+    language plpgsql volatile as $$
+declare t text := awe.current_tenant(); g text := rtrim(group_path, '/');
+begin
+    if g is null or g !~ '^/[^/]' or length(g) > 512 then
+        perform awe._raise('AWE-BAD-INPUT', 'group_path must look like /finance/approvers');
+    end if;
+    perform awe.upsert_principal(principal_id) where not exists
+        (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = add_to_group.principal_id);
+    insert into awe.group_member values (t, g, principal_id) on conflict do nothing;
+end $$;
+
+create function awe.remove_from_group(principal_id text, group_path text) returns void
+    language plpgsql volatile as $$
+begin
+    delete from awe.group_member m where m.tenant_id = awe.current_tenant()
+       and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s is not in group %s', principal_id, group_path));
+    end if;
+end $$;
+
+-- A delegation window: while it is active, new tasks for principal_id go to
+-- delegate_id (chains are followed), and the delegate may decide tasks
+-- already assigned to principal_id. Self-service: the actor is recorded.
+create function awe.set_delegation(principal_id text, delegate_id text, starts_at timestamptz, ends_at timestamptz,
+                                   reason text default null) returns uuid
+    language plpgsql volatile as $$
+declare id uuid;
+begin
+    if principal_id is null or delegate_id is null or principal_id = delegate_id then
+        perform awe._raise('AWE-BAD-INPUT', 'a delegation needs two different principals');
+    end if;
+    if starts_at is null or ends_at is null or starts_at >= ends_at then
+        perform awe._raise('AWE-BAD-INPUT', 'a delegation window needs starts_at < ends_at');
+    end if;
+    insert into awe.delegation (tenant_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by)
+    values (awe.current_tenant(), principal_id, delegate_id, starts_at, ends_at, reason, awe.current_actor())
+    returning delegation_id into id;
+    return id;
+end $$;
+
+create function awe.revoke_delegation(delegation_id uuid) returns void
+    language plpgsql volatile as $$
+begin
+    update awe.delegation d set revoked_at = now()
+     where d.tenant_id = awe.current_tenant() and d.delegation_id = revoke_delegation.delegation_id and d.revoked_at is null;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no active delegation %s', delegation_id));
+    end if;
+end $$;
+
+create view awe.delegations with (security_invoker = true) as
+select delegation_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by, created_at, revoked_at,
+       revoked_at is null and awe.now() >= starts_at and awe.now() < ends_at as active
+  from awe.delegation
+ where tenant_id = awe.current_tenant();

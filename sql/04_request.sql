@@ -1,0 +1,146 @@
+-- Requests, their tasks and their append-only events.
+create table awe.request (
+    tenant_id      text not null,
+    request_id     uuid not null,
+    policy_key     text not null,
+    policy_version int  not null,
+    artifact_type  text not null,
+    artifact_id    text not null,
+    context        jsonb not null,
+    requester      text,
+    callback_url   text,
+    status         text not null check (status in ('pending', 'in_review', 'changes_requested', 'approved',
+                                                   'rejected', 'cancelled', 'expired', 'failed')),
+    revision       int  not null default 1,
+    -- One status per policy stage, by stage index. Kept on the request row
+    -- because every operation rewrites that row anyway (sequence, hash).
+    stage_status   text[] not null,
+    created_by     text not null,
+    created_at     timestamptz not null,
+    updated_at     timestamptz not null,
+    decided_at     timestamptz,
+    expires_at     timestamptz,
+    last_seq       int not null default 0,
+    last_hash      bytea,
+    primary key (tenant_id, request_id),
+    foreign key (tenant_id, policy_key, policy_version) references awe.policy_version
+);
+create index request_artifact on awe.request (tenant_id, artifact_type, artifact_id);
+create index request_open on awe.request (tenant_id, status, created_at) where status in ('pending', 'in_review', 'changes_requested');
+create index request_expiry on awe.request (expires_at) where expires_at is not null and status in ('pending', 'in_review', 'changes_requested');
+
+create table awe.task (
+    tenant_id      text not null,
+    task_id        uuid not null,
+    request_id     uuid not null,
+    stage_index    int  not null,
+    revision       int  not null,
+    assignee       text not null,
+    delegated_from text,
+    kind           text not null check (kind in ('approver', 'observer')),
+    required       boolean not null default false,
+    status         text not null check (status in ('open', 'approved', 'rejected', 'abstained', 'changes_requested',
+                                                   'skipped', 'superseded', 'reassigned', 'cancelled', 'expired')),
+    due_at         timestamptz,
+    claimed_by     text,
+    claimed_at     timestamptz,
+    decided_by     text,
+    decided_at     timestamptz,
+    comment        text,
+    created_at     timestamptz not null,
+    updated_at     timestamptz not null,
+    primary key (tenant_id, task_id),
+    foreign key (tenant_id, request_id) references awe.request on delete cascade
+);
+create index task_request on awe.task (tenant_id, request_id);
+-- The inbox: a principal's open tasks in creation order (keyset pagination).
+create index task_inbox on awe.task (tenant_id, assignee, created_at, task_id) where status = 'open';
+-- Task history by principal (the inbox with a status filter).
+create index task_assignee on awe.task (tenant_id, assignee, created_at, task_id);
+-- Due timers for the worker.
+create index task_due on awe.task (due_at) where status = 'open' and due_at is not null;
+
+create table awe.event (
+    tenant_id   text not null,
+    request_id  uuid not null,
+    seq         int  not null,
+    event_id    uuid not null,
+    type        text not null,
+    actor       text not null,
+    stage_index int,
+    task_id     uuid,
+    status      text not null,
+    data        jsonb not null,
+    created_at  timestamptz not null,
+    prev_hash   bytea,
+    hash        bytea not null,
+    primary key (tenant_id, request_id, seq),
+    foreign key (tenant_id, request_id) references awe.request
+);
+create unique index event_id on awe.event (tenant_id, event_id);
+comment on table awe.event is 'Append-only audit trail; each request''s events form a SHA-256 hash chain (awe.verify_timeline).';
+
+create function awe._event_is_append_only() returns trigger language plpgsql as $$
+begin
+    perform awe._raise('AWE-FORBIDDEN', format('events are append-only: %s is refused', tg_op));
+    return null;
+end $$;
+create trigger event_no_update before update or delete on awe.event
+    for each row execute function awe._event_is_append_only();
+create trigger event_no_truncate before truncate on awe.event
+    for each statement execute function awe._event_is_append_only();
+
+create table awe.idempotency_key (
+    tenant_id  text not null references awe.tenant on delete cascade,
+    key        text not null,
+    body_hash  bytea not null,
+    request_id uuid not null,
+    created_at timestamptz not null,
+    expires_at timestamptz not null,
+    primary key (tenant_id, key)
+);
+create index idempotency_key_expiry on awe.idempotency_key (expires_at);
+
+-- The request API (Rust). Actor and tenant come from the session.
+create function awe.submit(policy_key text, artifact_type text, artifact_id text, context jsonb default '{}',
+                           requester text default null, callback_url text default null, idempotency_key text default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_submit';
+create function awe.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_decide';
+create function awe.resubmit(request_id uuid, context jsonb, comment text default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_resubmit';
+create function awe.withdraw(request_id uuid, reason text default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_withdraw';
+create function awe.cancel(request_id uuid, reason text default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_cancel';
+create function awe.claim(task_id uuid)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_claim';
+create function awe.release(task_id uuid)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_release';
+create function awe.reassign(task_id uuid, assignee text, reason text default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_reassign';
+create function awe.comment(request_id uuid, body text, task_id uuid default null)
+    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_comment';
+create function awe.simulate(policy_key text, context jsonb, version int default null, requester text default null)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_simulate';
+create function awe.eval_logic(rule jsonb, data jsonb default '{}')
+    returns jsonb language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_eval_logic';
+create function awe.verify_timeline(request_id uuid)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_verify_timeline';
+create function awe.get_request(request_id uuid)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_get_request';
+-- available_actions for one task, as the inbox shows them.
+create function awe._task_actions(kind text, required boolean, task_status text, request_status text,
+                                  claimed_by text, viewer text, revisions_left boolean, approved_elsewhere boolean)
+    returns text[] language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_task_actions';
+
+-- Timeline of a request, oldest first.
+create function awe.timeline(request_id uuid)
+    returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
+                   status text, data jsonb, created_at timestamptz)
+    language sql stable as $$
+    select e.seq, e.event_id, e.type, e.actor, e.stage_index, e.data ->> 'stage', e.task_id, e.status, e.data, e.created_at
+      from awe.event e
+     where e.tenant_id = awe.current_tenant() and e.request_id = timeline.request_id
+     order by e.seq
+$$;

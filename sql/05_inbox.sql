@@ -1,0 +1,65 @@
+-- The inbox: a principal's tasks with everything a UI shows, including the
+-- actions the server allows, so no client re-derives the rules. Keyset
+-- pagination: pass the last row's (created_at, task_id) to get the next page.
+-- Tasks of principals who currently delegate to the viewer are included.
+-- (A named row type keeps the columns from clashing with the parameters.)
+create type awe.inbox_item as (
+    task_id uuid, request_id uuid, policy_key text, policy_version int, artifact_type text, artifact_id text,
+    stage_index int, stage text, kind text, required boolean, status text, assignee text, delegated_from text,
+    due_at timestamptz, claimed_by text, created_at timestamptz, request_status text, requester text,
+    context jsonb, available_actions text[]);
+
+create function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
+                          policy_key text default null, after_created_at timestamptz default null,
+                          after_task_id uuid default null, page_size int default 50)
+    returns setof awe.inbox_item
+    language plpgsql stable as $$
+declare
+    tn     text := awe.current_tenant();
+    viewer text := coalesce(principal, awe.current_actor());
+    whom   text[];
+begin
+    if page_size is null or page_size not between 1 and 500 then
+        perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
+    end if;
+    if (after_created_at is null) <> (after_task_id is null) then
+        perform awe._raise('AWE-BAD-INPUT', 'pass both after_created_at and after_task_id, or neither');
+    end if;
+    whom := array[viewer] || array(
+        select d.principal_id from awe.delegation d
+         where d.tenant_id = tn and d.delegate_id = viewer and d.revoked_at is null
+           and awe.now() >= d.starts_at and awe.now() < d.ends_at);
+    return query
+    select t.task_id, t.request_id, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, t.stage_index,
+           pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind, t.required, t.status, t.assignee,
+           t.delegated_from, t.due_at, t.claimed_by, t.created_at, r.status, r.requester, r.context,
+           awe._task_actions(t.kind, t.required, t.status, r.status, t.claimed_by, viewer,
+               r.revision - 1 < coalesce((pv.definition ->> 'max_revisions')::int, 5),
+               coalesce((pv.definition ->> 'forbid_repeat_approvers')::boolean, false) and exists (
+                   select 1 from awe.task o where o.tenant_id = t.tenant_id and o.request_id = t.request_id
+                      and o.stage_index <> t.stage_index and o.assignee = t.assignee and o.status = 'approved'))
+      from awe.task t
+      join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
+      join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+     where t.tenant_id = tn
+       and t.assignee = any(whom)
+       and (inbox.status is null or t.status = inbox.status)
+       and (inbox.artifact_type is null or r.artifact_type = inbox.artifact_type)
+       and (inbox.policy_key is null or r.policy_key = inbox.policy_key)
+       and (after_created_at is null or (t.created_at, t.task_id) > (after_created_at, after_task_id))
+     order by t.created_at, t.task_id
+     limit page_size;
+end $$;
+
+-- Requests of this tenant, for callers and dashboards.
+create view awe.requests with (security_invoker = true) as
+select request_id, policy_key, policy_version, artifact_type, artifact_id, status, revision, requester, callback_url,
+       context, stage_status, created_by, created_at, updated_at, decided_at, expires_at
+  from awe.request
+ where tenant_id = awe.current_tenant();
+
+create view awe.tasks with (security_invoker = true) as
+select task_id, request_id, stage_index, revision, assignee, delegated_from, kind, required, status, due_at,
+       claimed_by, claimed_at, decided_by, decided_at, comment, created_at, updated_at
+  from awe.task
+ where tenant_id = awe.current_tenant();

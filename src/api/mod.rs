@@ -1,0 +1,30 @@
+//! SQL-callable entry points. Each reads its arguments, calls the store and
+//! the core, and returns JSON; errors leave as `AWE-…` codes (see fmgr).
+
+pub mod meta;
+pub mod policy;
+pub mod request;
+
+use crate::guc;
+use awe_core::{AweError, AweResult, Code};
+
+/// Refuses text longer than its `awe.*` limit.
+pub fn check_len(name: &str, value: &str, limit: usize, setting: &str) -> AweResult<()> {
+    let n = value.chars().count();
+    if n > limit {
+        return Err(AweError::new(Code::LimitExceeded, format!("{name} has {n} characters; the limit ({setting}) is {limit}")));
+    }
+    Ok(())
+}
+
+/// Identifiers (artifact ids, principals, URLs) share one limit.
+pub fn check_text(name: &str, value: &str) -> AweResult<()> {
+    check_len(name, value, guc::usize_of(&guc::MAX_TEXT_LENGTH), "awe.max_text_length")
+}
+
+pub fn check_comment(name: &str, value: Option<&str>) -> AweResult<()> {
+    match value {
+        Some(v) => check_len(name, v, guc::usize_of(&guc::MAX_COMMENT_LENGTH), "awe.max_comment_length"),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,156 @@
+//! Policy administration: validate, create, new version, edit a draft,
+//! import from YAML. Activation is plain SQL (sql/03_policy.sql).
+
+use crate::fmgr::{bad_input, jsonb, Args};
+use crate::guc;
+use crate::logic::with_logic;
+use crate::store::{first, i, jb, req, session, t};
+use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
+use awe_core::{AweError, AweResult, Code};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use serde_json::{json, Value};
+
+crate::entry!(pg_finfo_awe_validate_policy, awe_validate_policy, validate_policy);
+crate::entry!(pg_finfo_awe_create_policy, awe_create_policy, create_policy);
+crate::entry!(pg_finfo_awe_create_policy_version, awe_create_policy_version, create_policy_version);
+crate::entry!(pg_finfo_awe_update_policy_draft, awe_update_policy_draft, update_policy_draft);
+crate::entry!(pg_finfo_awe_import_policy, awe_import_policy, import_policy);
+crate::entry!(pg_finfo_awe_policy_to_json, awe_policy_to_json, policy_to_json);
+
+fn limits() -> PolicyLimits {
+    PolicyLimits {
+        max_stages: guc::usize_of(&guc::MAX_STAGES),
+        max_rules_per_stage: guc::usize_of(&guc::MAX_RULES_PER_STAGE),
+        max_logic_depth: guc::usize_of(&guc::MAX_LOGIC_DEPTH),
+    }
+}
+
+/// Parses with the current limits, or fails with every problem listed.
+fn checked(def: &Value) -> AweResult<Policy> {
+    with_logic(|l| parse_policy(def, &limits(), l)).map_err(|problems| {
+        let n = problems.len();
+        let first = problems.first().map(|p| format!("{}: {}", if p.path.is_empty() { "(root)" } else { &p.path }, p.message)).unwrap_or_default();
+        AweError::new(Code::PolicyInvalid, format!("the policy definition has {n} problem(s), first: {first}"))
+            .with_details(problems_json(&problems))
+            .with_hint("details.problems lists every problem with its JSON path")
+    })
+}
+
+fn definition(a: &Args, n: usize) -> AweResult<Value> {
+    a.json(n, "definition")?.ok_or_else(|| bad_input("definition is required"))
+}
+
+/// `{valid, problems}` without saving anything.
+fn validate_policy(a: &Args) -> AweResult<pgrx::JsonB> {
+    let def = definition(a, 0)?;
+    Ok(jsonb(match with_logic(|l| parse_policy(&def, &limits(), l)) {
+        Ok(p) => json!({"valid": true, "problems": [], "key": p.key, "stages": p.stages.len()}),
+        Err(problems) => json!({"valid": false, "problems": problems}),
+    }))
+}
+
+fn create_policy(a: &Args) -> AweResult<pgrx::JsonB> {
+    let def = definition(a, 0)?;
+    let p = checked(&def)?;
+    Spi::connect_mut(|c| insert_version(c, &p, def, true)).map(jsonb)
+}
+
+fn create_policy_version(a: &Args) -> AweResult<pgrx::JsonB> {
+    let def = definition(a, 0)?;
+    let p = checked(&def)?;
+    Spi::connect_mut(|c| insert_version(c, &p, def, false)).map(jsonb)
+}
+
+/// Stores a definition as a new draft: version 1 of a new policy, or the
+/// next version of an existing one.
+fn insert_version(c: &SpiClient<'_>, p: &Policy, def: Value, new_policy: bool) -> AweResult<Value> {
+    let s = session(c)?;
+    let existing = first(c, "select artifact_type from awe.policy where tenant_id = $1 and policy_key = $2 for update",
+        &[t(&s.tenant), t(&p.key)])?;
+    match (&existing, new_policy) {
+        (Some(_), true) => return Err(AweError::new(Code::PolicyExists, format!("policy \"{}\" already exists", p.key))
+            .with_hint("add a version with awe.create_policy_version(definition)")),
+        (None, false) => return Err(AweError::new(Code::PolicyNotFound, format!("no policy \"{}\" to add a version to", p.key))),
+        (Some(row), false) => {
+            let artifact_type: String = req(row, 1)?;
+            if artifact_type != p.artifact_type {
+                return Err(bad_input(format!("policy \"{}\" is for artifact_type \"{artifact_type}\", not \"{}\"", p.key, p.artifact_type)));
+            }
+        }
+        (None, true) => {
+            first(c, "insert into awe.policy (tenant_id, policy_key, artifact_type) values ($1, $2, $3) returning 1",
+                &[t(&s.tenant), t(&p.key), t(&p.artifact_type)])?;
+        }
+    }
+    let row = first(c,
+        "insert into awe.policy_version (tenant_id, policy_key, version, definition, created_by)
+         select $1, $2, coalesce(max(version), 0) + 1, $3, $4 from awe.policy_version where tenant_id = $1 and policy_key = $2
+         returning version",
+        &[t(&s.tenant), t(&p.key), jb(def), t(&s.actor)])?
+        .ok_or_else(|| AweError::new(Code::Internal, "insert returned nothing"))?;
+    let version: i32 = req(&row, 1)?;
+    Ok(json!({"policy_key": p.key, "version": version, "status": "draft"}))
+}
+
+fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
+    let key = a.req_text(0, "policy_key")?;
+    let version = a.int(1).ok_or_else(|| bad_input("version is required"))?;
+    let def = definition(a, 2)?;
+    let p = checked(&def)?;
+    if p.key != key {
+        return Err(bad_input(format!("the definition's key \"{}\" is not \"{key}\"; the key cannot change", p.key)));
+    }
+    Spi::connect_mut(|c| {
+        let s = session(c)?;
+        let row = first(c,
+            "select status, (select artifact_type from awe.policy where tenant_id = $1 and policy_key = $2)
+               from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3 for update",
+            &[t(&s.tenant), t(&key), i(version)])?
+            .ok_or_else(|| AweError::new(Code::PolicyNotFound, format!("policy \"{key}\" has no version {version}")))?;
+        let status: String = req(&row, 1)?;
+        let artifact_type: String = req(&row, 2)?;
+        if status != "draft" {
+            return Err(AweError::new(Code::PolicyNotDraft, format!("\"{key}\" v{version} is {status}; only drafts can be edited"))
+                .with_hint("create a new version with awe.create_policy_version(definition)"));
+        }
+        if artifact_type != p.artifact_type {
+            return Err(bad_input(format!("policy \"{key}\" is for artifact_type \"{artifact_type}\"")));
+        }
+        first(c, "update awe.policy_version set definition = $4, updated_at = now()
+                   where tenant_id = $1 and policy_key = $2 and version = $3 returning 1",
+            &[t(&s.tenant), t(&key), i(version), jb(def)])?;
+        Ok(jsonb(json!({"policy_key": key, "version": version, "status": "draft"})))
+    })
+}
+
+/// YAML (or JSON) text to a definition; YAML is a superset of JSON.
+fn parse_document(a: &Args) -> AweResult<Value> {
+    let doc = a.req_text(0, "document")?;
+    let format = a.text(1).unwrap_or_else(|| "yaml".into());
+    if doc.len() > 1024 * 1024 {
+        return Err(AweError::new(Code::LimitExceeded, "policy documents are limited to 1 MiB"));
+    }
+    match format.as_str() {
+        "yaml" => serde_yaml::from_str::<Value>(&doc).map_err(|e| bad_input(format!("not valid YAML: {e}"))),
+        "json" => crate::fmgr::parse_json(&doc, "document"),
+        other => Err(bad_input(format!("format must be yaml or json, not {other}"))),
+    }
+}
+
+fn policy_to_json(a: &Args) -> AweResult<pgrx::JsonB> {
+    parse_document(a).map(jsonb)
+}
+
+/// Imports a document as a draft: a new policy, or a new version of an
+/// existing key.
+fn import_policy(a: &Args) -> AweResult<pgrx::JsonB> {
+    let def = parse_document(a)?;
+    let p = checked(&def)?;
+    Spi::connect_mut(|c| {
+        let s = session(c)?;
+        let exists = first(c, "select 1 from awe.policy where tenant_id = $1 and policy_key = $2", &[t(&s.tenant), t(&p.key)])?.is_some();
+        insert_version(c, &p, def, !exists)
+    })
+    .map(jsonb)
+}

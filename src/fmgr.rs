@@ -1,0 +1,227 @@
+//! Hand-written fmgr entry points, so that an `AweError` reaches the client
+//! with its own SQLSTATE (`PT404`, `PT409`, …).
+//!
+//! pgrx's `ErrorReport` only carries codes from its `PgSqlErrorCode` enum and
+//! maps anything else to XX000, which would make every 404/409/422 a 500
+//! through PostgREST. So each SQL function is `LANGUAGE c` pointing at an
+//! entry made by `entry!`: the body runs inside pgrx's guard (panics and
+//! Postgres errors are handled there, as in any `#[pg_extern]`), and an
+//! `AweError` is returned out of it, turned into palloc'd C strings, and
+//! raised with `ereport` only once no Rust frame with a destructor is left
+//! above the caller — the same discipline pgrx's own guard follows.
+
+use awe_core::{AweError, AweResult, Code};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use serde_json::Value;
+use std::ffi::{c_char, c_int, CStr, CString};
+
+/// Declares the C symbols for one SQL function.
+#[macro_export]
+macro_rules! entry {
+    ($finfo:ident, $symbol:ident, $body:path) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
+            const V1: ::pgrx::pg_sys::Pg_finfo_record = ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub unsafe extern "C-unwind" fn $symbol(fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
+            unsafe { $crate::fmgr::call(fcinfo, $body) }
+        }
+    };
+}
+
+/// Arguments of the current call.
+pub struct Args {
+    fcinfo: pg_sys::FunctionCallInfo,
+}
+
+/// An error ready to raise: plain data, nothing to drop.
+struct Raise {
+    sqlstate: c_int,
+    message: *mut c_char,
+    detail: *mut c_char,
+    hint: *mut c_char,
+}
+
+/// Runs `body` and returns its datum, or raises its `AweError`.
+///
+/// # Safety
+/// Called only from an `entry!` symbol with the fcinfo Postgres passed.
+pub unsafe fn call<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>) -> pg_sys::Datum {
+    match unsafe { guarded(fcinfo, body) } {
+        Ok(datum) => datum,
+        Err(raise) => unsafe { raise_error(raise) },
+    }
+}
+
+#[inline(never)]
+unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>) -> Result<pg_sys::Datum, Raise> {
+    unsafe {
+        pg_sys::panic::pgrx_extern_c_guard(move || {
+            let args = Args { fcinfo };
+            match body(&args) {
+                Ok(value) => match value.into_datum() {
+                    Some(d) => Ok(d),
+                    None => {
+                        (*fcinfo).isnull = true;
+                        Ok(pg_sys::Datum::from(0))
+                    }
+                },
+                Err(e) => Err(Raise::from(e)),
+            }
+        })
+    }
+}
+
+fn pstrdup(s: &str) -> *mut c_char {
+    // Interior NULs cannot be carried in a C string; they never occur in our
+    // messages but user text may contain them.
+    let c = CString::new(s.replace('\0', "\\0")).unwrap_or_default();
+    unsafe { pg_sys::pstrdup(c.as_ptr()) }
+}
+
+impl From<AweError> for Raise {
+    fn from(e: AweError) -> Raise {
+        Raise {
+            sqlstate: sqlstate_code(e.code.sqlstate()),
+            message: pstrdup(&e.pg_message()),
+            detail: pstrdup(&e.pg_detail()),
+            hint: e.hint.as_deref().map(pstrdup).unwrap_or(std::ptr::null_mut()),
+        }
+    }
+}
+
+/// MAKE_SQLSTATE from the five characters.
+fn sqlstate_code(s: &str) -> c_int {
+    s.bytes().take(5).enumerate().fold(0, |acc, (i, ch)| acc + ((((ch as c_int) - ('0' as c_int)) & 0x3F) << (6 * i)))
+}
+
+unsafe extern "C-unwind" {
+    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+    fn errcode(sqlerrcode: c_int) -> c_int;
+    fn errmsg(fmt: *const c_char, ...) -> c_int;
+    fn errdetail(fmt: *const c_char, ...) -> c_int;
+    fn errhint(fmt: *const c_char, ...) -> c_int;
+    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+}
+
+unsafe fn raise_error(r: Raise) -> ! {
+    const FMT: &CStr = c"%s";
+    unsafe {
+        if errstart(pgrx::PgLogLevel::ERROR as c_int, std::ptr::null()) {
+            errcode(r.sqlstate);
+            errmsg(FMT.as_ptr(), r.message);
+            if !r.detail.is_null() {
+                errdetail(FMT.as_ptr(), r.detail);
+            }
+            if !r.hint.is_null() {
+                errhint(FMT.as_ptr(), r.hint);
+            }
+            errfinish(c"awe".as_ptr(), 0, c"awe".as_ptr());
+        }
+    }
+    unreachable!("ereport(ERROR) returned")
+}
+
+pub fn bad_input(msg: impl Into<String>) -> AweError {
+    AweError::new(Code::BadInput, msg)
+}
+
+impl Args {
+    fn is_null(&self, n: usize) -> bool {
+        unsafe { n >= (*self.fcinfo).nargs as usize || pgrx::fcinfo::pg_arg_is_null(self.fcinfo, n) }
+    }
+
+    fn datum(&self, n: usize) -> pg_sys::Datum {
+        unsafe { pgrx::fcinfo::pg_getarg_datum_raw(self.fcinfo, n) }
+    }
+
+    pub fn text(&self, n: usize) -> Option<String> {
+        if self.is_null(n) {
+            return None;
+        }
+        unsafe { String::from_datum(self.datum(n), false) }
+    }
+
+    /// A text argument that must be present and non-empty.
+    pub fn req_text(&self, n: usize, name: &str) -> AweResult<String> {
+        match self.text(n) {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(bad_input(format!("{name} is required"))),
+        }
+    }
+
+    pub fn int(&self, n: usize) -> Option<i32> {
+        if self.is_null(n) {
+            return None;
+        }
+        unsafe { i32::from_datum(self.datum(n), false) }
+    }
+
+    pub fn uuid(&self, n: usize, name: &str) -> AweResult<String> {
+        if self.is_null(n) {
+            return Err(bad_input(format!("{name} is required")));
+        }
+        let u = unsafe { pgrx::datum::Uuid::from_datum(self.datum(n), false) }.ok_or_else(|| bad_input(format!("{name} is required")))?;
+        Ok(uuid_string(u.as_bytes()))
+    }
+
+    pub fn opt_uuid(&self, n: usize, name: &str) -> AweResult<Option<String>> {
+        if self.is_null(n) { Ok(None) } else { self.uuid(n, name).map(Some) }
+    }
+
+    pub fn bool(&self, n: usize) -> Option<bool> {
+        if self.is_null(n) {
+            return None;
+        }
+        unsafe { bool::from_datum(self.datum(n), false) }
+    }
+
+    /// A jsonb argument as serde JSON, with a clear error (not a panic) for
+    /// anything serde refuses, such as nesting deeper than 128.
+    pub fn json(&self, n: usize, name: &str) -> AweResult<Option<Value>> {
+        if self.is_null(n) {
+            return Ok(None);
+        }
+        let text = unsafe {
+            let out = pgrx::direct_function_call::<&CStr>(pg_sys::jsonb_out, &[Some(self.datum(n))]);
+            out.map(|c| c.to_string_lossy().into_owned())
+        };
+        let text = text.ok_or_else(|| bad_input(format!("{name} is not valid jsonb")))?;
+        parse_json(&text, name).map(Some)
+    }
+}
+
+pub fn parse_json(text: &str, name: &str) -> AweResult<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        if e.to_string().contains("recursion limit") {
+            AweError::new(Code::LimitExceeded, format!("{name} is nested deeper than 128 levels"))
+        } else {
+            bad_input(format!("{name} is not acceptable JSON: {e}"))
+        }
+    })
+}
+
+pub fn uuid_string(b: &[u8]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// jsonb return values.
+pub fn jsonb(v: Value) -> pgrx::JsonB {
+    pgrx::JsonB(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlstate_encoding_matches_make_sqlstate() {
+        // XX000 and 22023 as Postgres defines them.
+        assert_eq!(super::sqlstate_code("22023"), 2 + (2 << 6) + (0 << 12) + (2 << 18) + (3 << 24));
+        assert_eq!(super::sqlstate_code("00000"), 0);
+    }
+}

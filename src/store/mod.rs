@@ -1,0 +1,118 @@
+//! The shell's SPI layer: prepared statements cached per backend, typed row
+//! access, and the adapters the core needs (directory, policy cache).
+
+pub mod directory;
+pub mod policy;
+pub mod request;
+
+use awe_core::{AweError, AweResult, Code};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData, SpiTupleTable};
+use pgrx::PgOid;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    /// Plans are prepared once per backend; Postgres revalidates them when
+    /// the schema changes.
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
+    AweError::new(Code::Internal, format!("SPI: {e}"))
+}
+
+/// Runs a cached prepared statement.
+pub fn run<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'_>]) -> AweResult<SpiTupleTable<'c>> {
+    let plan = PLANS.with(|p| p.borrow().get(sql).cloned());
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+            let p = Rc::new(client.prepare_mut(sql, &oids).map_err(spi_err)?.keep());
+            PLANS.with(|m| m.borrow_mut().insert(sql, p.clone()));
+            p
+        }
+    };
+    client.select(&*plan, None, args).map_err(spi_err)
+}
+
+/// The first row, if any.
+pub fn first<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'_>]) -> AweResult<Option<SpiHeapTupleData<'c>>> {
+    let mut t = run(client, sql, args)?;
+    Ok(t.next())
+}
+
+/// A column by 1-based ordinal.
+pub fn col<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<Option<T>> {
+    row.get::<T>(i).map_err(spi_err)
+}
+
+/// A column that must not be NULL.
+pub fn req<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<T> {
+    col(row, i)?.ok_or_else(|| AweError::new(Code::Internal, format!("unexpected NULL in column {i}")))
+}
+
+/// A jsonb column selected as `::text`.
+pub fn json_col(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<serde_json::Value> {
+    let text: String = req(row, i)?;
+    serde_json::from_str(&text).map_err(|e| AweError::new(Code::Internal, format!("stored JSON unreadable: {e}")))
+}
+
+/// Who, for which tenant, and when: read once per operation.
+pub struct Session {
+    pub tenant: String,
+    pub actor: String,
+    /// awe.now() in Unix microseconds.
+    pub now: i64,
+}
+
+pub fn session(client: &SpiClient<'_>) -> AweResult<Session> {
+    let row = first(client, "select awe.current_tenant(), awe.current_actor(), awe._to_us(awe.now())", &[])?
+        .ok_or_else(|| AweError::new(Code::Internal, "no session row"))?;
+    Ok(Session { tenant: req(&row, 1)?, actor: req(&row, 2)?, now: req(&row, 3)? })
+}
+
+/// A text argument for SPI.
+pub fn t(s: &str) -> DatumWithOid<'static> {
+    DatumWithOid::from(s.to_string())
+}
+
+pub fn opt_t(s: Option<&str>) -> DatumWithOid<'static> {
+    match s {
+        Some(s) => t(s),
+        None => DatumWithOid::null::<String>(),
+    }
+}
+
+pub fn i(v: i32) -> DatumWithOid<'static> {
+    DatumWithOid::from(v)
+}
+
+pub fn big(v: i64) -> DatumWithOid<'static> {
+    DatumWithOid::from(v)
+}
+
+pub fn jb(v: serde_json::Value) -> DatumWithOid<'static> {
+    DatumWithOid::from(pgrx::JsonB(v))
+}
+
+pub fn opt_jb(v: Option<serde_json::Value>) -> DatumWithOid<'static> {
+    match v {
+        Some(v) => jb(v),
+        None => DatumWithOid::null::<pgrx::JsonB>(),
+    }
+}
+
+pub fn bytes(v: Option<Vec<u8>>) -> DatumWithOid<'static> {
+    match v {
+        Some(b) => DatumWithOid::from(b),
+        None => DatumWithOid::null::<Vec<u8>>(),
+    }
+}
+
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
