@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=/usr/lib/postgresql/15/bin
 PORT=${AWE_PORT:-54329}
-AWE_HOME="$ROOT/.awe"
+AWE_HOME="${AWE_HOME:-$ROOT/.awe}"
 DATA="$AWE_HOME/pgdata"
 LOG="$AWE_HOME/postgres.log"
 DB=awe
