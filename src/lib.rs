@@ -26,11 +26,8 @@ pub extern "C-unwind" fn _PG_init() {
     guc::define();
 }
 
-#[cfg(test)]
-pub mod pg_test {
-    pub fn setup(_options: Vec<&str>) {}
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
 
-    pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec!["shared_preload_libraries = 'awe'"]
-    }
-}
+#[cfg(test)]
+pub use tests::pg_test;
