@@ -15,8 +15,10 @@ create function awe.error_catalogue() returns jsonb
     language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_error_catalogue';
 
 -- Unix microseconds ⇄ timestamptz, exact in both directions (the engine
--- works in microseconds).
+-- works in microseconds). Declared STABLE like their bodies so the planner
+-- inlines them; a mislabelled IMMUTABLE would run them through fmgr_sql,
+-- re-planning the body on every call.
 create function awe._to_us(timestamptz) returns bigint
-    language sql immutable parallel safe as $$ select (extract(epoch from $1) * 1000000)::bigint $$;
+    language sql stable parallel safe as $$ select (extract(epoch from $1) * 1000000)::bigint $$;
 create function awe._from_us(bigint) returns timestamptz
-    language sql immutable parallel safe as $$ select timestamptz 'epoch' + $1 * interval '1 microsecond' $$;
+    language sql stable parallel safe as $$ select timestamptz 'epoch' + $1 * interval '1 microsecond' $$;

@@ -1,6 +1,6 @@
 -- Tenants and how a session's tenant is decided.
 create table awe.tenant (
-    tenant_id  text primary key check (tenant_id ~ '^[a-z0-9][a-z0-9._-]{0,62}$'),
+    tenant_id  text collate "C" primary key check (tenant_id ~ '^[a-z0-9][a-z0-9._-]{0,62}$'),
     name       text,
     created_at timestamptz not null default now()
 );
@@ -11,7 +11,7 @@ comment on table awe.tenant is 'One calling module (registry, pbms, expenses). E
 -- to, so no setting alone ever reaches another tenant's rows.
 create table awe.tenant_role (
     role_name  name not null,
-    tenant_id  text not null references awe.tenant on delete cascade,
+    tenant_id  text collate "C" not null references awe.tenant on delete cascade,
     primary key (role_name, tenant_id)
 );
 comment on table awe.tenant_role is 'Database role → tenant mapping for in-database callers.';
@@ -22,9 +22,10 @@ comment on table awe.tenant_role is 'Database role → tenant mapping for in-dat
 --  2. a superuser: whatever awe.tenant says (superusers bypass RLS anyway);
 --  3. anyone else: the tenant their session_user is mapped to (awe.tenant
 --     picks one when several are mapped).
+-- (No SET search_path clause: it would make every call switch GUCs; every
+-- name inside is schema-qualified instead.)
 create function awe.current_tenant() returns text
     language plpgsql stable
-    set search_path = pg_catalog, pg_temp
 as $$
 declare
     wanted text := nullif(current_setting('awe.tenant', true), '');
@@ -39,7 +40,7 @@ begin
         end if;
         return found[1];
     end if;
-    if (select rolsuper from pg_roles where rolname = session_user) then
+    if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
         if wanted is null then
             perform awe._raise('AWE-TENANT-UNKNOWN', 'no tenant chosen: run  set awe.tenant = ''<tenant id>''');
         end if;
@@ -47,7 +48,7 @@ begin
     end if;
     select array_agg(m.tenant_id order by m.tenant_id) into found
       from awe.tenant_role m
-     where pg_has_role(session_user, m.role_name, 'MEMBER')
+     where pg_catalog.pg_has_role(session_user, m.role_name, 'MEMBER')
        and (wanted is null or m.tenant_id = wanted);
     if found is null then
         perform awe._raise('AWE-TENANT-UNKNOWN', format('role %s is not mapped to %s', session_user,
@@ -64,7 +65,6 @@ end $$;
 -- login role. In-database callers are trusted within their own tenant.
 create function awe.current_actor() returns text
     language plpgsql stable
-    set search_path = pg_catalog, pg_temp
 as $$
 declare
     claims jsonb;

@@ -1,8 +1,8 @@
 -- The directory: which principals hold which roles and groups, per tenant,
 -- and who stands in for whom (delegation windows).
 create table awe.principal (
-    tenant_id    text not null references awe.tenant on delete cascade,
-    principal_id text not null check (length(principal_id) between 1 and 256),
+    tenant_id    text collate "C" not null references awe.tenant on delete cascade,
+    principal_id text collate "C" not null check (length(principal_id) between 1 and 256),
     display_name text,
     email        text,
     attributes   jsonb not null default '{}',
@@ -13,9 +13,9 @@ create table awe.principal (
 );
 
 create table awe.role_grant (
-    tenant_id    text not null,
-    role         text not null check (length(role) between 1 and 128),
-    principal_id text not null,
+    tenant_id    text collate "C" not null,
+    role         text collate "C" not null check (length(role) between 1 and 128),
+    principal_id text collate "C" not null,
     primary key (tenant_id, role, principal_id),
     foreign key (tenant_id, principal_id) references awe.principal on delete cascade
 );
@@ -23,23 +23,23 @@ create index role_grant_principal on awe.role_grant (tenant_id, principal_id);
 
 -- group_path uses the C collation so a sub-group prefix search uses the index.
 create table awe.group_member (
-    tenant_id    text not null,
+    tenant_id    text collate "C" not null,
     group_path   text collate "C" not null check (group_path ~ '^/' and length(group_path) <= 512),
-    principal_id text not null,
+    principal_id text collate "C" not null,
     primary key (tenant_id, group_path, principal_id),
     foreign key (tenant_id, principal_id) references awe.principal on delete cascade
 );
 create index group_member_principal on awe.group_member (tenant_id, principal_id);
 
 create table awe.delegation (
-    tenant_id     text not null references awe.tenant on delete cascade,
+    tenant_id     text collate "C" not null references awe.tenant on delete cascade,
     delegation_id uuid not null default gen_random_uuid(),
-    principal_id  text not null,
-    delegate_id   text not null,
+    principal_id  text collate "C" not null,
+    delegate_id   text collate "C" not null,
     starts_at     timestamptz not null,
     ends_at       timestamptz not null,
     reason        text,
-    created_by    text not null,
+    created_by    text collate "C" not null,
     created_at    timestamptz not null default now(),
     revoked_at    timestamptz,
     primary key (tenant_id, delegation_id),

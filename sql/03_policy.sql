@@ -1,19 +1,19 @@
 -- Policies: a key per tenant, and immutable-once-active versions.
 create table awe.policy (
-    tenant_id     text not null references awe.tenant on delete cascade,
-    policy_key    text not null,
-    artifact_type text not null,
+    tenant_id     text collate "C" not null references awe.tenant on delete cascade,
+    policy_key    text collate "C" not null,
+    artifact_type text collate "C" not null,
     created_at    timestamptz not null default now(),
     primary key (tenant_id, policy_key)
 );
 
 create table awe.policy_version (
-    tenant_id    text not null,
-    policy_key   text not null,
+    tenant_id    text collate "C" not null,
+    policy_key   text collate "C" not null,
     version      int  not null check (version >= 1),
-    status       text not null default 'draft' check (status in ('draft', 'active', 'archived')),
+    status       text collate "C" not null default 'draft' check (status in ('draft', 'active', 'archived')),
     definition   jsonb not null,
-    created_by   text,
+    created_by   text collate "C",
     created_at   timestamptz not null default now(),
     updated_at   timestamptz not null default now(),
     activated_at timestamptz,

@@ -1,21 +1,21 @@
 -- Requests, their tasks and their append-only events.
 create table awe.request (
-    tenant_id      text not null,
+    tenant_id      text collate "C" not null,
     request_id     uuid not null,
-    policy_key     text not null,
+    policy_key     text collate "C" not null,
     policy_version int  not null,
-    artifact_type  text not null,
-    artifact_id    text not null,
+    artifact_type  text collate "C" not null,
+    artifact_id    text collate "C" not null,
     context        jsonb not null,
-    requester      text,
+    requester      text collate "C",
     callback_url   text,
-    status         text not null check (status in ('pending', 'in_review', 'changes_requested', 'approved',
+    status         text collate "C" not null check (status in ('pending', 'in_review', 'changes_requested', 'approved',
                                                    'rejected', 'cancelled', 'expired', 'failed')),
     revision       int  not null default 1,
     -- One status per policy stage, by stage index. Kept on the request row
     -- because every operation rewrites that row anyway (sequence, hash).
     stage_status   text[] not null,
-    created_by     text not null,
+    created_by     text collate "C" not null,
     created_at     timestamptz not null,
     updated_at     timestamptz not null,
     decided_at     timestamptz,
@@ -30,21 +30,21 @@ create index request_open on awe.request (tenant_id, status, created_at) where s
 create index request_expiry on awe.request (expires_at) where expires_at is not null and status in ('pending', 'in_review', 'changes_requested');
 
 create table awe.task (
-    tenant_id      text not null,
+    tenant_id      text collate "C" not null,
     task_id        uuid not null,
     request_id     uuid not null,
     stage_index    int  not null,
     revision       int  not null,
-    assignee       text not null,
-    delegated_from text,
-    kind           text not null check (kind in ('approver', 'observer')),
+    assignee       text collate "C" not null,
+    delegated_from text collate "C",
+    kind           text collate "C" not null check (kind in ('approver', 'observer')),
     required       boolean not null default false,
-    status         text not null check (status in ('open', 'approved', 'rejected', 'abstained', 'changes_requested',
+    status         text collate "C" not null check (status in ('open', 'approved', 'rejected', 'abstained', 'changes_requested',
                                                    'skipped', 'superseded', 'reassigned', 'cancelled', 'expired')),
     due_at         timestamptz,
-    claimed_by     text,
+    claimed_by     text collate "C",
     claimed_at     timestamptz,
-    decided_by     text,
+    decided_by     text collate "C",
     decided_at     timestamptz,
     comment        text,
     created_at     timestamptz not null,
@@ -55,27 +55,30 @@ create table awe.task (
 create index task_request on awe.task (tenant_id, request_id);
 -- The inbox: a principal's open tasks in creation order (keyset pagination).
 create index task_inbox on awe.task (tenant_id, assignee, created_at, task_id) where status = 'open';
--- Task history by principal (the inbox with a status filter).
-create index task_assignee on awe.task (tenant_id, assignee, created_at, task_id);
+-- Task history by principal (the inbox with a status filter); partial so
+-- that creating an open task does not pay for it.
+create index task_assignee on awe.task (tenant_id, assignee, created_at, task_id) where status <> 'open';
 -- Due timers for the worker.
 create index task_due on awe.task (due_at) where status = 'open' and due_at is not null;
 
 create table awe.event (
-    tenant_id   text not null,
+    tenant_id   text collate "C" not null,
     request_id  uuid not null,
     seq         int  not null,
     event_id    uuid not null,
-    type        text not null,
-    actor       text not null,
+    type        text collate "C" not null,
+    actor       text collate "C" not null,
     stage_index int,
     task_id     uuid,
-    status      text not null,
+    status      text collate "C" not null,
     data        jsonb not null,
     created_at  timestamptz not null,
     prev_hash   bytea,
     hash        bytea not null,
-    primary key (tenant_id, request_id, seq),
-    foreign key (tenant_id, request_id) references awe.request
+    -- No foreign key to request: events are written only by awe, in the
+    -- transaction that created or locked the request row, and they outlive
+    -- nothing (append-only). An RI check per event cost ~10% of a submit.
+    primary key (tenant_id, request_id, seq)
 );
 create unique index event_id on awe.event (tenant_id, event_id);
 comment on table awe.event is 'Append-only audit trail; each request''s events form a SHA-256 hash chain (awe.verify_timeline).';
@@ -91,8 +94,8 @@ create trigger event_no_truncate before truncate on awe.event
     for each statement execute function awe._event_is_append_only();
 
 create table awe.idempotency_key (
-    tenant_id  text not null references awe.tenant on delete cascade,
-    key        text not null,
+    tenant_id  text collate "C" not null references awe.tenant on delete cascade,
+    key        text collate "C" not null,
     body_hash  bytea not null,
     request_id uuid not null,
     created_at timestamptz not null,

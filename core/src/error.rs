@@ -131,3 +131,18 @@ mod tests {
         assert_eq!(d["details"]["task_id"], "t1");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::Code;
+
+    /// docs/errors.md is the catalogue users read; keep it in step.
+    #[test]
+    fn every_code_is_documented_with_its_sqlstate() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap();
+        for c in Code::ALL {
+            let row = format!("| `{}` | `{}` | {} |", c.as_str(), c.sqlstate(), c.http_status());
+            assert!(doc.contains(&row), "docs/errors.md lacks {row}");
+        }
+    }
+}

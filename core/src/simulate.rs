@@ -1,6 +1,7 @@
 //! A dry run of a policy against a context: which stages run or skip and
-//! who would be asked, with reasons. Writes nothing; earlier approvals are
-//! unknown in a dry run, so `forbid_repeat_approvers` is not applied.
+//! who would be asked, with reasons. Writes nothing. For
+//! `forbid_repeat_approvers` it assumes the approvers of earlier `all`
+//! stages approve (the only ones known for certain to approve).
 
 use crate::error::AweResult;
 use crate::logic::LogicCache;
@@ -31,8 +32,7 @@ pub struct Simulation {
 }
 
 pub fn simulate(policy: &Policy, context: &Value, requester: Option<&str>, dir: &mut dyn Directory, logic: &mut LogicCache, max_depth: usize) -> AweResult<Simulation> {
-    let none = HashSet::new();
-    let sod = SodInput { requester, earlier_approvers: &none };
+    let mut earlier: HashSet<String> = HashSet::new();
     let mut stages = Vec::new();
     for (step_no, step) in policy.steps().iter().enumerate() {
         for &i in step {
@@ -50,6 +50,7 @@ pub fn simulate(policy: &Policy, context: &Value, requester: Option<&str>, dir: 
                 sim.outcome = "resolving";
                 sim.reason = Some("approvers come from an http resolver, asked by the worker".into());
             }
+            let sod = SodInput { requester, earlier_approvers: &earlier };
             let res = resolve_stage_approvers(policy, i, context, &sod, &[], dir, logic, max_depth)?;
             let needed = match stage.mode { Mode::Any { n } => n as usize, _ => 1 };
             if sim.outcome == "runs" && res.approver_count() < needed {
@@ -59,6 +60,11 @@ pub fn simulate(policy: &Policy, context: &Value, requester: Option<&str>, dir: 
             sim.approvers = res.assignees;
             sim.excluded = res.excluded;
             stages.push(sim);
+        }
+        if policy.forbid_repeat_approvers {
+            for s in stages.iter().filter(|s| s.step == step_no && s.outcome == "runs" && policy.stages[s.index].mode == Mode::All) {
+                earlier.extend(s.approvers.iter().filter(|a| a.kind == crate::policy::RuleKind::Approver).map(|a| a.principal.clone()));
+            }
         }
     }
     let prediction = if stages.iter().all(|s| s.outcome == "skipped") {
@@ -84,7 +90,7 @@ mod tests {
         let v: Value = serde_yaml::from_str(include_str!("../../examples/expense-report.yaml")).unwrap();
         let p = parse_policy(&v, &PolicyLimits::default(), &mut logic).unwrap();
         let mut dir = MemDir::default();
-        dir.groups.insert("/finance/approvers".into(), vec!["f1".into(), "f2".into(), "sam".into()]);
+        dir.groups.insert("/finance/approvers".into(), vec!["f1".into(), "f2".into(), "mia".into(), "sam".into()]);
         let run = |amount: i64, dir: &mut MemDir, logic: &mut LogicCache| {
             simulate(&p, &json!({"amount": amount, "submitter": "sam", "manager": "mia"}), Some("sam"), dir, logic, 64).unwrap()
         };
@@ -94,6 +100,6 @@ mod tests {
         assert_eq!(big.prediction, "needs_review");
         assert_eq!(big.stages[0].approvers[0].principal, "mia");
         let fin: Vec<&str> = big.stages[1].approvers.iter().map(|a| a.principal.as_str()).collect();
-        assert_eq!(fin, vec!["f1", "f2"], "the submitter is excluded");
+        assert_eq!(fin, vec!["f1", "f2"], "the submitter and the approving manager are excluded");
     }
 }

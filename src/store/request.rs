@@ -1,13 +1,12 @@
 //! Request rows: lock, load, and write back what the engine decided.
 
-use super::{big, bytes, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, col, run, t, Session};
+use super::{big, bytes, col, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, run, t, Session};
 use awe_core::model::*;
 use awe_core::policy::RuleKind;
 use awe_core::timeline::{event_hash, ChainedEvent};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
-use serde_json::{json, Value};
 
 /// The request row as loaded under `FOR UPDATE`.
 pub struct RequestRow {
@@ -132,21 +131,26 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, effects:
         }
     }
     if !effects.task_changes.is_empty() {
-        let changes: Vec<Value> = effects.task_changes.iter().map(|c| {
-            let d = w.decision.as_ref().filter(|d| d.task_id == c.id);
-            json!({"task_id": c.id, "status": c.status.as_str(), "decided": d.is_some(), "comment": d.and_then(|d| d.comment)})
-        }).collect();
+        let decided = |id: &str| w.decision.as_ref().filter(|d| d.task_id == id);
+        let ids: Vec<String> = effects.task_changes.iter().map(|c| c.id.clone()).collect();
+        let statuses: Vec<String> = effects.task_changes.iter().map(|c| c.status.as_str().to_string()).collect();
+        let was_decided: Vec<bool> = effects.task_changes.iter().map(|c| decided(&c.id).is_some()).collect();
+        let comments: Vec<Option<String>> = effects.task_changes.iter().map(|c| decided(&c.id).and_then(|d| d.comment.map(str::to_string))).collect();
         run(client,
-            "update awe.task k set status = x.status, updated_at = awe._from_us($3),
-                    decided_by = case when x.decided then $4 else k.decided_by end,
-                    decided_at = case when x.decided then awe._from_us($3) else k.decided_at end,
+            "update awe.task k set status = x.status, updated_at = awe._from_us($6),
+                    decided_by = case when x.decided then $7 else k.decided_by end,
+                    decided_at = case when x.decided then awe._from_us($6) else k.decided_at end,
                     comment = case when x.decided then x.comment else k.comment end
-               from jsonb_to_recordset($2) as x(task_id uuid, status text, decided boolean, comment text)
-              where k.tenant_id = $1 and k.task_id = x.task_id",
-            &[t(&s.tenant), jb(Value::Array(changes)), big(s.now), t(&s.actor)])?;
+               from unnest($2::text[], $3::text[], $4::boolean[], $5::text[]) as x(task_id, status, decided, comment)
+              where k.tenant_id = $1 and k.task_id = x.task_id::uuid",
+            &[t(&s.tenant), arr(ids), arr(statuses), arr(was_decided), arr(comments), big(s.now), t(&s.actor)])?;
     }
     insert_tasks(client, s, &row.id, &effects.new_tasks)?;
     insert_events(client, s, &row.id, events)
+}
+
+fn arr<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
+    DatumWithOid::from(v)
 }
 
 /// What `apply` writes besides the engine's effects.
@@ -161,26 +165,43 @@ fn insert_tasks(client: &SpiClient<'_>, s: &Session, request_id: &str, tasks: &[
     if tasks.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Value> = tasks.iter().map(|k| json!({
-        "task_id": k.id, "stage_index": k.stage, "revision": k.revision, "assignee": k.assignee,
-        "delegated_from": k.delegated_from, "kind": k.kind.as_str(), "required": k.required,
-        "status": k.status.as_str(), "due_us": k.due_at,
-    })).collect();
+    let col = |f: &dyn Fn(&Task) -> String| -> Vec<String> { tasks.iter().map(f).collect() };
     run(client,
         "insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                                required, status, due_at, created_at, updated_at)
-         select $1, x.task_id, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind, x.required,
-                x.status, awe._from_us(x.due_us), awe._from_us($4), awe._from_us($4)
-           from jsonb_to_recordset($3) as x(task_id uuid, stage_index int, revision int, assignee text,
-                delegated_from text, kind text, required boolean, status text, due_us bigint)",
-        &[t(&s.tenant), t(request_id), jb(Value::Array(rows)), big(s.now)])?;
+         select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
+                x.required, x.status, awe._from_us(x.due_us), awe._from_us($12), awe._from_us($12)
+           from unnest($3::text[], $4::int[], $5::int[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::text[],
+                       $11::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind, required, status, due_us)",
+        &[t(&s.tenant), t(request_id), arr(col(&|k| k.id.clone())),
+          arr(tasks.iter().map(|k| k.stage as i32).collect::<Vec<i32>>()), arr(tasks.iter().map(|k| k.revision).collect::<Vec<i32>>()),
+          arr(col(&|k| k.assignee.clone())), arr(tasks.iter().map(|k| k.delegated_from.clone()).collect::<Vec<Option<String>>>()),
+          arr(col(&|k| k.kind.as_str().to_string())), arr(tasks.iter().map(|k| k.required).collect::<Vec<bool>>()),
+          arr(col(&|k| k.status.as_str().to_string())), arr(tasks.iter().map(|k| k.due_at).collect::<Vec<Option<i64>>>()),
+          big(s.now)])?;
     Ok(())
+}
+
+/// Events with their sequence numbers, ids and hashes, as columns.
+#[derive(Default)]
+struct EventColumns {
+    seq: Vec<i32>,
+    event_id: Vec<String>,
+    kind: Vec<String>,
+    actor: Vec<String>,
+    stage_index: Vec<Option<i32>>,
+    task_id: Vec<Option<String>>,
+    status: Vec<String>,
+    data: Vec<pgrx::JsonB>,
+    prev_hash: Vec<Option<Vec<u8>>>,
+    hash: Vec<Vec<u8>>,
 }
 
 /// Gives each event its sequence number, id and hash, advancing the row's
 /// chain head.
-fn chain_events(s: &Session, row: &mut RequestRow, events: &[NewEvent]) -> Vec<Value> {
-    events.iter().map(|e| {
+fn chain_events(s: &Session, row: &mut RequestRow, events: &[NewEvent]) -> EventColumns {
+    let mut c = EventColumns::default();
+    for e in events {
         row.last_seq += 1;
         let ce = ChainedEvent {
             seq: row.last_seq,
@@ -194,31 +215,33 @@ fn chain_events(s: &Session, row: &mut RequestRow, events: &[NewEvent]) -> Vec<V
             created_at: s.now,
         };
         let hash = event_hash(row.last_hash.as_deref(), &ce);
-        let prev = row.last_hash.replace(hash.clone());
-        json!({
-            "seq": ce.seq, "event_id": ce.event_id, "type": ce.kind, "actor": ce.actor, "stage_index": ce.stage_index,
-            "task_id": ce.task_id, "status": ce.status, "data": ce.data,
-            "prev_hash": prev.map(hex), "hash": hex(hash),
-        })
-    }).collect()
+        c.prev_hash.push(row.last_hash.replace(hash.clone()));
+        c.hash.push(hash);
+        c.seq.push(ce.seq);
+        c.event_id.push(ce.event_id);
+        c.kind.push(ce.kind);
+        c.actor.push(ce.actor);
+        c.stage_index.push(ce.stage_index);
+        c.task_id.push(ce.task_id);
+        c.status.push(ce.status);
+        c.data.push(pgrx::JsonB(ce.data));
+    }
+    c
 }
 
-fn hex(b: Vec<u8>) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn insert_events(client: &SpiClient<'_>, s: &Session, request_id: &str, events: Vec<Value>) -> AweResult<()> {
-    if events.is_empty() {
+fn insert_events(client: &SpiClient<'_>, s: &Session, request_id: &str, c: EventColumns) -> AweResult<()> {
+    if c.seq.is_empty() {
         return Ok(());
     }
     run(client,
         "insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                                 created_at, prev_hash, hash)
-         select $1, $2::uuid, x.seq, x.event_id, x.type, x.actor, x.stage_index, x.task_id, x.status, x.data,
-                awe._from_us($4), decode(x.prev_hash, 'hex'), decode(x.hash, 'hex')
-           from jsonb_to_recordset($3) as x(seq int, event_id uuid, type text, actor text, stage_index int,
-                task_id uuid, status text, data jsonb, prev_hash text, hash text)",
-        &[t(&s.tenant), t(request_id), jb(Value::Array(events)), big(s.now)])?;
+         select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data,
+                awe._from_us($13), x.prev_hash, x.hash
+           from unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::jsonb[],
+                       $11::bytea[], $12::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id, status, data, prev_hash, hash)",
+        &[t(&s.tenant), t(request_id), arr(c.seq), arr(c.event_id), arr(c.kind), arr(c.actor), arr(c.stage_index),
+          arr(c.task_id), arr(c.status), arr(c.data), arr(c.prev_hash), arr(c.hash), big(s.now)])?;
     Ok(())
 }
 

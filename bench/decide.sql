@@ -1,0 +1,1 @@
+select bench.decide_next();

@@ -1,0 +1,29 @@
+-- Benchmark fixtures (database awe_bench on the local cluster). Idempotent.
+create extension if not exists awe;
+create schema if not exists bench;
+select awe.create_tenant('bench');
+set awe.tenant = 'bench';
+-- Baseline: pgbench inserting one 1 KB jsonb row per transaction.
+create table if not exists bench.baseline (id bigserial primary key, payload jsonb not null);
+-- Submit: a 2-stage policy whose first stage resolves 3 approvers by role.
+select awe.grant_role(p, 'bench-approver') from unnest(array['ann', 'bob', 'cyd']) p;
+select awe.grant_role('dee', 'bench-director');
+do $$ begin
+  if not exists (select 1 from awe.policy_versions where policy_key = 'bench.two_stage') then
+    perform awe.create_policy('{"key": "bench.two_stage", "artifact_type": "doc", "stages": [
+      {"name": "review", "mode": "all", "rules": [{"type": "role", "role": "bench-approver"}],
+       "skip_if": {"<": [{"var": "amount"}, 0]}, "sla": "8h"},
+      {"name": "director", "rules": [{"type": "role", "role": "bench-director"}]}]}');
+    perform awe.activate_policy('bench.two_stage', 1);
+  end if;
+end $$;
+create sequence if not exists bench.decide_seq;
+create table if not exists bench.decide_queue (seq bigint primary key, task_id uuid, assignee text);
+-- One decision per call, by the task's assignee, taking tasks in order.
+create or replace function bench.decide_next() returns text language plpgsql as $$
+declare q bench.decide_queue;
+begin
+  select * into q from bench.decide_queue where seq = nextval('bench.decide_seq');
+  perform set_config('awe.actor', q.assignee, true);
+  return awe.decide(q.task_id, 'approve') ->> 'status';
+end $$;
