@@ -1,7 +1,8 @@
 -- The inbox: a principal's tasks with everything a UI shows, including the
 -- actions the server allows, so no client re-derives the rules. Keyset
 -- pagination: pass the last row's (created_at, task_id) to get the next page.
--- Tasks of principals who currently delegate to the viewer are included.
+-- Tasks of principals whose active delegation chain reaches the viewer are
+-- included.
 -- (A named row type keeps the columns from clashing with the parameters.)
 create type awe.inbox_item as (
     task_id uuid, request_id uuid, policy_key text, policy_version int, artifact_type text, artifact_id text,
@@ -25,10 +26,16 @@ begin
     if (after_created_at is null) <> (after_task_id is null) then
         perform awe._raise('AWE-BAD-INPUT', 'pass both after_created_at and after_task_id, or neither');
     end if;
-    whom := array[viewer] || array(
-        select d.principal_id from awe.delegation d
-         where d.tenant_id = tn and d.delegate_id = viewer and d.revoked_at is null
-           and awe.now() >= d.starts_at and awe.now() < d.ends_at);
+    -- The viewer, plus everyone whose active delegation chain reaches the
+    -- viewer (any hop may act, as awe.decide allows), at most 5 hops.
+    with recursive chain(principal_id, depth) as (
+        select viewer, 0
+        union
+        select d.principal_id, c.depth + 1
+          from chain c
+          join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
+         where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
+    select array_agg(distinct principal_id) into whom from chain;
     return query
     select t.task_id, t.request_id, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, t.stage_index,
            pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind, t.required, t.status, t.assignee,

@@ -63,18 +63,45 @@ unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {
             let args = Args { fcinfo };
-            match body(&args) {
-                Ok(value) => match value.into_datum() {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&args)));
+            match outcome {
+                Ok(Ok(value)) => match value.into_datum() {
                     Some(d) => Ok(d),
                     None => {
                         (*fcinfo).isnull = true;
                         Ok(pg_sys::Datum::from(0))
                     }
                 },
-                Err(e) => Err(Raise::from(e)),
+                Ok(Err(e)) => Err(Raise::from(e)),
+                // An AWE error raised by SQL we ran over SPI (a trigger, or
+                // awe.current_tenant()) arrives here with pgrx's XX000;
+                // re-raise it with the code's own SQLSTATE. Anything else
+                // goes back to pgrx's guard untouched.
+                Err(payload) => match awe_error_in(payload.as_ref()) {
+                    Some(e) => Err(Raise::from(e)),
+                    None => std::panic::resume_unwind(payload),
+                },
             }
         })
     }
+}
+
+/// The `AweError` behind a Postgres error whose message starts with a
+/// catalogued code (as every error awe raises in SQL does).
+fn awe_error_in(payload: &(dyn std::any::Any + Send)) -> Option<AweError> {
+    let pg_sys::panic::CaughtError::PostgresError(report) = payload.downcast_ref::<pg_sys::panic::CaughtError>()? else {
+        return None;
+    };
+    let (code_text, message) = report.message().split_once(": ")?;
+    let code = Code::ALL.iter().copied().find(|c| c.as_str() == code_text)?;
+    let mut e = AweError::new(code, message);
+    if let Some(details) = report.detail().and_then(|d| serde_json::from_str::<Value>(d).ok()).and_then(|d| d.get("details").cloned()) {
+        e = e.with_details(details);
+    }
+    if let Some(h) = report.hint() {
+        e = e.with_hint(h);
+    }
+    Some(e)
 }
 
 fn pstrdup(s: &str) -> *mut c_char {

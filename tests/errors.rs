@@ -288,7 +288,6 @@ fn e_tenant_unknown() {
 /// runs through SPI there) loses its SQLSTATE: pgrx re-raises the caught
 /// Postgres error as XX000, so PostgREST would answer 500 instead of 403.
 #[test]
-#[ignore = "BUG: AWE-* errors raised by SQL helpers inside Rust functions (e.g. AWE-TENANT-UNKNOWN from submit) arrive as SQLSTATE XX000, not PT403"]
 fn e_tenant_unknown_keeps_its_sqlstate_in_rust_functions() {
     let mut db = Db::new();
     let key = one_stage(&mut db, &["alice"]);
@@ -340,7 +339,6 @@ fn e_forbidden() {
 /// catalogue says withdraw by someone who is neither requester nor
 /// submitter is AWE-FORBIDDEN.
 #[test]
-#[ignore = "BUG: withdraw of a request submitted without a requester succeeds for any actor (should be AWE-FORBIDDEN unless the actor is the submitter)"]
 fn e_forbidden_withdraw_without_a_requester() {
     let mut db = Db::new();
     let key = one_stage(&mut db, &["alice"]);

@@ -13,13 +13,19 @@ pub enum Tally {
     Empty,
 }
 
-/// Votes needed for the stage to pass with `live` live approver tasks.
-pub fn threshold(mode: Mode, live: usize) -> usize {
+/// Votes needed from the optional (non-required) approvers when `optional`
+/// of them are live. Required approvers are counted apart: "2 of 5 plus the
+/// CFO" is three signatures. A stage whose approvers are all required needs
+/// no optional vote.
+pub fn threshold(mode: Mode, optional: usize) -> usize {
+    if optional == 0 {
+        return 0;
+    }
     match mode {
-        Mode::All => live,
+        Mode::All => optional,
         Mode::Any { n } => n as usize,
         // ceil(p/100 × live) in integers, and at least one vote.
-        Mode::Percentage { p } => ((p as usize * live).div_ceil(100)).max(1),
+        Mode::Percentage { p } => ((p as usize * optional).div_ceil(100)).max(1),
     }
 }
 
@@ -29,17 +35,18 @@ pub fn tally<'a>(mode: Mode, veto: bool, tasks: impl IntoIterator<Item = &'a Tas
     if live.is_empty() {
         return Tally::Empty;
     }
-    let count = |s: TaskStatus| live.iter().filter(|t| t.status == s).count();
-    let (approved, rejected, open) = (count(TaskStatus::Approved), count(TaskStatus::Rejected), count(TaskStatus::Open));
     if veto {
         if let Some(t) = live.iter().find(|t| t.status == TaskStatus::Rejected) {
-            return Tally::Rejected(format!("rejected by {}", t.assignee));
+            return Tally::Rejected(format!("rejected by {}", t.voter()));
         }
     }
     if let Some(t) = live.iter().find(|t| t.required && t.status == TaskStatus::Rejected) {
-        return Tally::Rejected(format!("required approver {} rejected", t.assignee));
+        return Tally::Rejected(format!("required approver {} rejected", t.voter()));
     }
-    let need = threshold(mode, live.len());
+    let optional: Vec<&&Task> = live.iter().filter(|t| !t.required).collect();
+    let count = |s: TaskStatus| optional.iter().filter(|t| t.status == s).count();
+    let (approved, rejected, open) = (count(TaskStatus::Approved), count(TaskStatus::Rejected), count(TaskStatus::Open));
+    let need = threshold(mode, optional.len());
     if approved + open < need {
         return Tally::Rejected(format!(
             "{approved} approval(s) and {open} open task(s) can no longer reach the {need} needed ({rejected} rejected)"
@@ -109,6 +116,7 @@ mod tests {
             required: false,
             status,
             due_at: None,
+            decided_by: None,
             is_new: false,
         }
     }
@@ -165,6 +173,20 @@ mod tests {
         assert_eq!(tally(Mode::Any { n: 2 }, true, &tasks), Tally::Approved);
         tasks[2].status = R;
         assert!(matches!(tally(Mode::Any { n: 2 }, false, &tasks), Tally::Rejected(r) if r.contains("required")));
+    }
+
+    #[test]
+    fn required_approvals_do_not_count_toward_n() {
+        // 2 of 5 plus the CFO: the CFO and one other are not enough.
+        let mut tasks: Vec<Task> = [A, A, O, O, O, O].iter().map(|s| task(*s)).collect();
+        tasks[0].required = true;
+        assert_eq!(tally(Mode::Any { n: 2 }, true, &tasks), Tally::Pending);
+        tasks[2].status = A;
+        assert_eq!(tally(Mode::Any { n: 2 }, true, &tasks), Tally::Approved);
+        // Only required approvers: they alone decide.
+        let mut only: Vec<Task> = [A].iter().map(|s| task(*s)).collect();
+        only[0].required = true;
+        assert_eq!(tally(Mode::Any { n: 2 }, true, &only), Tally::Approved);
     }
 
     #[test]

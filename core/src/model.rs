@@ -96,11 +96,18 @@ pub struct Task {
     pub status: TaskStatus,
     /// Unix microseconds; `None` when the stage has no SLA.
     pub due_at: Option<i64>,
+    /// Who actually decided (the assignee or an active delegate).
+    pub decided_by: Option<String>,
     /// `true` for rows the engine created in this operation.
     pub is_new: bool,
 }
 
 impl Task {
+    /// Who cast this task's vote, for repeat-approver checks.
+    pub fn voter(&self) -> &str {
+        self.decided_by.as_deref().unwrap_or(&self.assignee)
+    }
+
     /// Counts toward the stage's arithmetic.
     pub fn is_live_vote(&self) -> bool {
         self.kind == RuleKind::Approver && matches!(self.status, TaskStatus::Open | TaskStatus::Approved | TaskStatus::Rejected)

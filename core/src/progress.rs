@@ -11,7 +11,7 @@ use crate::error::{err, AweError, AweResult, Code};
 use crate::logic::LogicCache;
 use crate::model::*;
 use crate::policy::{Mode, OnEmpty, Policy, RuleKind};
-use crate::resolve::{delegation_targets, resolve_stage_approvers, Directory, SodInput};
+use crate::resolve::{resolve_stage_approvers, Directory, SodInput};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -123,7 +123,7 @@ impl<'p, 'e> Machine<'p, 'e> {
             .tasks
             .iter()
             .filter(|t| t.stage != stage && t.status == TaskStatus::Approved)
-            .map(|t| t.assignee.clone())
+            .map(|t| t.voter().to_string())
             .collect()
     }
 
@@ -155,10 +155,15 @@ impl<'p, 'e> Machine<'p, 'e> {
         if task.kind == RuleKind::Observer {
             return refuse(format!("task {} is an observer task: it can comment but not decide", task.id));
         }
+        // Segregation of duties applies to whoever actually votes: a delegate
+        // may be the requester, or someone who approved another stage.
+        if let Some(reason) = self.sod_violation(task.stage, d.actor)? {
+            return refuse(format!("{} may not vote on this request ({reason})", d.actor));
+        }
         match d.decision {
             Decision::Abstain if task.required => return refuse("a required approver cannot abstain".into()),
-            Decision::Approve if self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&task.assignee) => {
-                return refuse(format!("{} already approved another stage and this policy forbids repeat approvers", task.assignee))
+            Decision::Approve if self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(d.actor) => {
+                return refuse(format!("{} already approved another stage and this policy forbids repeat approvers", d.actor))
             }
             Decision::RequestChanges if self.revisions_used() >= self.policy.max_revisions => {
                 return Err(AweError::new(Code::MaxRevisions, format!("this request already had {} revision(s), the policy's max_revisions", self.policy.max_revisions))
@@ -167,6 +172,7 @@ impl<'p, 'e> Machine<'p, 'e> {
             _ => {}
         }
         self.set_task(idx, d.decision.task_status());
+        self.state.tasks[idx].decided_by = Some(d.actor.to_string());
         let mut data = json!({"decision": d.decision.as_str(), "assignee": task.assignee, "revision": task.revision});
         if let Some(c) = d.comment {
             data["comment"] = json!(c);
@@ -188,16 +194,42 @@ impl<'p, 'e> Machine<'p, 'e> {
         (self.state.revision - 1).max(0) as u32
     }
 
-    /// The assignee, or whoever the assignee's active delegation chain ends at.
+    /// The assignee, or anyone on the assignee's active delegation chain
+    /// (each hop is an active delegation, so each may act).
     pub fn check_actor(&mut self, task: &Task, actor: &str) -> AweResult<()> {
         if task.assignee == actor {
             return Ok(());
         }
-        let chain = delegation_targets(&[task.assignee.clone()], self.env.dir)?;
-        if chain.iter().any(|(_, to)| to == actor) {
-            return Ok(());
+        let mut current = task.assignee.clone();
+        let mut seen = vec![current.clone()];
+        for _ in 0..crate::resolve::MAX_DELEGATION_DEPTH {
+            let next = self.env.dir.delegates(std::slice::from_ref(&current))?;
+            let Some((_, to)) = next.into_iter().next() else { break };
+            if to == actor {
+                return Ok(());
+            }
+            if seen.contains(&to) {
+                break;
+            }
+            seen.push(to.clone());
+            current = to;
         }
         Err(AweError::new(Code::NotAssignee, format!("task {} is assigned to {}, not {actor}", task.id, task.assignee)))
+    }
+
+    /// Why `who` may not vote on `stage` under the policy's segregation of
+    /// duties (requester, exclusions), if they may not.
+    fn sod_violation(&mut self, stage: usize, who: &str) -> AweResult<Option<&'static str>> {
+        if self.policy.forbid_self_approval && self.state.requester.as_deref() == Some(who) {
+            return Ok(Some("self_approval"));
+        }
+        for rule in self.policy.exclude.iter().chain(&self.policy.stages[stage].exclude) {
+            let excluded = crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?;
+            if excluded.iter().any(|p| p == who) {
+                return Ok(Some("excluded"));
+            }
+        }
+        Ok(None)
     }
 
     fn send_back(&mut self, actor: &str, stage: usize, comment: Option<&str>) -> AweResult<()> {
@@ -278,7 +310,7 @@ impl<'p, 'e> Machine<'p, 'e> {
         }
         self.set_task(idx, TaskStatus::Reassigned);
         let new_id = (self.env.new_id)();
-        let task = Task { id: new_id.clone(), assignee: to.to_string(), delegated_from: None, status: TaskStatus::Open, is_new: true, ..old.clone() };
+        let task = Task { id: new_id.clone(), assignee: to.to_string(), delegated_from: None, status: TaskStatus::Open, decided_by: None, is_new: true, ..old.clone() };
         self.state.tasks.push(task.clone());
         self.effects.new_tasks.push(task);
         self.emit("task.reassigned", actor, Some(old.stage), Some(old.id.clone()),
@@ -290,8 +322,11 @@ impl<'p, 'e> Machine<'p, 'e> {
     /// Anyone who may decide the task may claim it; only the claimer releases.
     pub fn claim(&mut self, actor: &str, task_id: &str, claim: bool, claimed_by: Option<&str>) -> AweResult<()> {
         let task = self.task(task_id)?.clone();
-        if task.status != TaskStatus::Open || self.state.status != RequestStatus::InReview {
+        if task.status != TaskStatus::Open {
             return err(Code::TaskClosed, format!("task {task_id} is {}; only open tasks can be claimed or released", task.status.as_str()));
+        }
+        if self.state.status != RequestStatus::InReview {
+            return err(Code::RequestState, format!("request {} is {}, not in_review", self.state.id, self.state.status.as_str()));
         }
         self.check_actor(&task, actor)?;
         if !claim && claimed_by != Some(actor) {
@@ -339,7 +374,7 @@ impl<'p, 'e> Machine<'p, 'e> {
     fn push_task(&mut self, stage: usize, principal: &str, delegated_from: Option<String>, kind: RuleKind, required: bool) -> String {
         let id = (self.env.new_id)();
         let due_at = self.policy.stages[stage].sla.map(|s| self.env.now + s * 1_000_000);
-        let task = Task { id: id.clone(), stage, revision: self.state.revision, assignee: principal.to_string(), delegated_from, kind, required, status: TaskStatus::Open, due_at, is_new: true };
+        let task = Task { id: id.clone(), stage, revision: self.state.revision, assignee: principal.to_string(), delegated_from, kind, required, status: TaskStatus::Open, due_at, decided_by: None, is_new: true };
         self.state.tasks.push(task.clone());
         self.effects.new_tasks.push(task);
         id
@@ -408,12 +443,13 @@ impl<'p, 'e> Machine<'p, 'e> {
             ));
         }
         let approvers = res.approver_count();
+        let optional = res.assignees.iter().filter(|a| a.kind == RuleKind::Approver && !a.required).count();
         let needed = match stage.mode {
-            Mode::Any { n } => n as usize,
+            Mode::Any { n } if optional > 0 => n as usize,
             _ => 1,
         };
-        if approvers < needed {
-            let reason = if approvers == 0 { "no approver resolved".to_string() } else { format!("only {approvers} approver(s) resolved, {needed} needed") };
+        if approvers == 0 || (optional > 0 && optional < needed) {
+            let reason = if approvers == 0 { "no approver resolved".to_string() } else { format!("only {optional} approver(s) resolved, {needed} needed") };
             return self.stage_empty(i, actor, &reason, json!({"excluded": res.excluded}));
         }
         self.set_stage(i, StageStatus::Active);

@@ -345,19 +345,15 @@ fn withdraw(a: &Args) -> AweResult<pgrx::JsonB> {
     let reason = a.text(1);
     check_comment("reason", reason.as_deref())?;
     request_op(a, |m, row, actor| {
-        // In-database callers are trusted within their tenant; through REST
-        // only the requester withdraws (awe_api checks the role).
-        if row.requester.as_deref().is_some_and(|r| r != actor) && !actor_is_caller(row, actor) {
-            return Err(AweError::new(Code::Forbidden, format!("only the requester ({}) can withdraw", row.requester.as_deref().unwrap_or(""))));
+        // The requester withdraws; the calling service that submitted the
+        // request may act for its requester.
+        let allowed = row.requester.as_deref() == Some(actor) || row.created_by == actor;
+        if !allowed {
+            return Err(AweError::new(Code::Forbidden, format!(
+                "only the requester ({}) or the submitter ({}) can withdraw", row.requester.as_deref().unwrap_or("none"), row.created_by)));
         }
         m.cancel(actor, reason.as_deref(), true)
     })
-}
-
-/// The principal that submitted the request (the calling service) may act
-/// for its requester.
-fn actor_is_caller(row: &RequestRow, actor: &str) -> bool {
-    row.created_by == actor
 }
 
 fn cancel(a: &Args) -> AweResult<pgrx::JsonB> {

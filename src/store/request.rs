@@ -60,7 +60,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
     r.state.id = r.id.clone();
     let tasks = run(client,
         "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
-                awe._to_us(due_at), claimed_by
+                awe._to_us(due_at), claimed_by, decided_by
            from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
         &[t(tenant), t(request_id)])?;
     for row in tasks {
@@ -78,6 +78,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
             required: req(&row, 7)?,
             status: TaskStatus::parse(&req::<String>(&row, 8)?)?,
             due_at: col(&row, 9)?,
+            decided_by: col(&row, 11)?,
             is_new: false,
         });
     }

@@ -176,12 +176,15 @@ fn s7_two_of_five_plus_required_cfo() {
     rules.as_array_mut().unwrap().push(json!({"type": "user", "user": "cfo", "required": true}));
     let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "n": 2, "rules": rules}]}));
     w.submit(json!({})).unwrap();
-    w.decide("a", Approve).unwrap();
-    w.decide("b", Approve).unwrap();
-    assert_eq!(w.state.status, RequestStatus::InReview, "CFO still has to sign");
-    assert_eq!(w.decide("cfo", Abstain).unwrap_err().code, Code::ActionNotAllowed);
     w.decide("cfo", Approve).unwrap();
+    w.decide("a", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::InReview, "the CFO's signature is not one of the two");
+    w.decide("b", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "n": 2, "rules": [
+        {"type": "user", "user": "a"}, {"type": "user", "user": "b"}, {"type": "user", "user": "cfo", "required": true}]}]}));
+    w.submit(json!({})).unwrap();
+    assert_eq!(w.decide("cfo", Abstain).unwrap_err().code, Code::ActionNotAllowed);
 }
 
 #[test]
@@ -456,4 +459,35 @@ fn claim_release_and_comment() {
     assert_eq!(w.run(|m| m.comment("b", Some(&id), "not mine")).unwrap_err().code, Code::NotAssignee);
     let tail: Vec<&str> = w.kinds()[w.kinds().len() - 4..].to_vec();
     assert_eq!(tail, vec!["task.claimed", "task.released", "comment.added", "comment.added"]);
+}
+
+#[test]
+fn delegates_are_held_to_segregation_of_duties() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_self_approval": true, "forbid_repeat_approvers": true,
+        "stages": [{"name": "s1", "rules": users(&["alice"])}, {"name": "s2", "rules": users(&["bob"])}]}));
+    w.submit(json!({})).unwrap();
+    // alice delegates to the requester after her task exists: the requester cannot approve.
+    w.dir.delegations.insert("alice".into(), "req".into());
+    let t = w.task_of("alice");
+    assert_eq!(w.decide_task(&t, "req", Approve).unwrap_err().code, Code::ActionNotAllowed);
+    w.dir.delegations.clear();
+    w.decide("alice", Approve).unwrap();
+    // bob delegates to alice, who approved stage 1: she cannot approve stage 2.
+    w.dir.delegations.insert("bob".into(), "alice".into());
+    let t2 = w.task_of("bob");
+    assert_eq!(w.decide_task(&t2, "alice", Approve).unwrap_err().code, Code::ActionNotAllowed);
+    w.decide_task(&t2, "bob", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn every_hop_of_a_delegation_chain_may_act() {
+    let mut w = World::new(one_stage(json!({}), &["a"]));
+    w.submit(json!({})).unwrap();
+    w.dir.delegations.insert("a".into(), "b".into());
+    w.dir.delegations.insert("b".into(), "c".into());
+    let t = w.task_of("a");
+    assert_eq!(w.decide_task(&t, "d", Approve).unwrap_err().code, Code::NotAssignee);
+    w.decide_task(&t, "b", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
 }
