@@ -23,7 +23,8 @@ create table if not exists bench.decide_queue (seq bigint primary key, task_id u
 create or replace function bench.decide_next() returns text language plpgsql as $$
 declare q bench.decide_queue;
 begin
-  select * into q from bench.decide_queue where seq = nextval('bench.decide_seq');
+  -- A scalar subquery: nextval() once, not once per row.
+  select * into q from bench.decide_queue where seq = (select nextval('bench.decide_seq'));
   perform set_config('awe.actor', q.assignee, true);
   return awe.decide(q.task_id, 'approve') ->> 'status';
 end $$;

@@ -62,7 +62,7 @@ CONF
   fi
   psql_awe -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 \
     || psql_awe -d postgres -c "create database $DB"
-  psql_awe -d "$DB" -c "create extension if not exists awe"
+  recreate_if_changed "$DB"
   cat > "$AWE_HOME/dev.env" <<ENV
 DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/$DB
 PGHOST=127.0.0.1
@@ -73,6 +73,19 @@ ENV
   echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB (settings in .awe/dev.env)" >&2
 }
 
+# The development version's script changes in place until it is released;
+# when the installed script differs from the one this database was created
+# with, recreate the extension (dev data in that database is dropped).
+recreate_if_changed() {
+  local db=$1 sum mark
+  sum=$(md5sum /usr/share/postgresql/15/extension/awe--*.sql | md5sum | cut -c1-32)
+  mark=$(psql_awe -d "$db" -tAc "select coalesce(obj_description(oid, 'pg_namespace'), '') from pg_namespace where nspname = 'awe_api'" 2>/dev/null || true)
+  if [[ "$mark" != *"$sum"* ]]; then
+    psql_awe -d "$db" -c "drop extension if exists awe cascade" 2>/dev/null
+    psql_awe -d "$db" -c "create extension awe" -c "comment on schema awe_api is 'awe: the REST surface exposed through PostgREST (script $sum)'"
+  fi
+}
+
 stop() {
   if running; then as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi
 }
@@ -81,6 +94,7 @@ case "${1:-}" in
   up) up ;;
   stop) stop ;;
   down) stop; echo "awe: cluster stopped (data kept in .awe/; rm -rf .awe to reset)" >&2 ;;
+  recreate) recreate_if_changed "$2" ;;
   psql) shift; exec "$BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" "$@" ;;
   status) running && echo running || echo stopped ;;
   *) echo "usage: $0 up|down|stop|psql|status" >&2; exit 2 ;;

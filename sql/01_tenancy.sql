@@ -16,70 +16,20 @@ create table awe.tenant_role (
 );
 comment on table awe.tenant_role is 'Database role → tenant mapping for in-database callers.';
 
--- The tenant of this session:
---  1. PostgREST (session_user = the authenticator role): the tenant claim of
+-- The tenant of this session (src/identity.rs):
+--  1. PostgREST (session_user = awe.authenticator_role): the tenant claim of
 --     the JWT, which PostgREST verified before setting request.jwt.claims;
 --  2. a superuser: whatever awe.tenant says (superusers bypass RLS anyway);
 --  3. anyone else: the tenant their session_user is mapped to (awe.tenant
 --     picks one when several are mapped).
--- (No SET search_path clause: it would make every call switch GUCs; every
--- name inside is schema-qualified instead.)
 create function awe.current_tenant() returns text
-    language plpgsql stable
-as $$
-declare
-    wanted text := nullif(current_setting('awe.tenant', true), '');
-    claims jsonb;
-    found  text[];
-begin
-    if session_user::text = coalesce(nullif(current_setting('awe.authenticator_role', true), ''), 'authenticator') then
-        claims := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
-        found[1] := claims #>> string_to_array(coalesce(nullif(current_setting('awe.tenant_claim', true), ''), 'tenant'), '.');
-        if found[1] is null then
-            perform awe._raise('AWE-TENANT-UNKNOWN', 'the token carries no tenant claim');
-        end if;
-        return found[1];
-    end if;
-    if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
-        if wanted is null then
-            perform awe._raise('AWE-TENANT-UNKNOWN', 'no tenant chosen: run  set awe.tenant = ''<tenant id>''');
-        end if;
-        return wanted;
-    end if;
-    select array_agg(m.tenant_id order by m.tenant_id) into found
-      from awe.tenant_role m
-     where pg_catalog.pg_has_role(session_user, m.role_name, 'MEMBER')
-       and (wanted is null or m.tenant_id = wanted);
-    if found is null then
-        perform awe._raise('AWE-TENANT-UNKNOWN', format('role %s is not mapped to %s', session_user,
-            coalesce('tenant ' || wanted, 'any tenant')));
-    elsif cardinality(found) > 1 then
-        perform awe._raise('AWE-TENANT-UNKNOWN', format('role %s is mapped to several tenants (%s): set awe.tenant to one of them',
-            session_user, array_to_string(found, ', ')));
-    end if;
-    return found[1];
-end $$;
+    language c stable as 'MODULE_PATHNAME', 'awe_current_tenant';
 
 -- Who is acting: the JWT's actor claim through PostgREST (sub by default);
 -- for in-database callers, awe.actor if the application sets it, else the
 -- login role. In-database callers are trusted within their own tenant.
 create function awe.current_actor() returns text
-    language plpgsql stable
-as $$
-declare
-    claims jsonb;
-    actor  text;
-begin
-    if session_user::text = coalesce(nullif(current_setting('awe.authenticator_role', true), ''), 'authenticator') then
-        claims := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
-        actor := claims #>> string_to_array(coalesce(nullif(current_setting('awe.actor_claim', true), ''), 'sub'), '.');
-        if actor is null or actor = '' then
-            perform awe._raise('AWE-UNAUTHENTICATED', 'the token names no principal');
-        end if;
-        return actor;
-    end if;
-    return coalesce(nullif(current_setting('awe.actor', true), ''), session_user::text);
-end $$;
+    language c stable as 'MODULE_PATHNAME', 'awe_current_actor';
 
 -- The clock awe uses. awe.clock_offset (superuser-only) shifts it so tests can
 -- run timers without waiting; the worker and the tests share this one path.

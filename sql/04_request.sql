@@ -80,7 +80,6 @@ create table awe.event (
     -- nothing (append-only). An RI check per event cost ~10% of a submit.
     primary key (tenant_id, request_id, seq)
 );
-create unique index event_id on awe.event (tenant_id, event_id);
 comment on table awe.event is 'Append-only audit trail; each request''s events form a SHA-256 hash chain (awe.verify_timeline).';
 
 create function awe._event_is_append_only() returns trigger language plpgsql as $$

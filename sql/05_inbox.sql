@@ -29,13 +29,15 @@ begin
     -- The viewer, plus everyone whose active delegation chain reaches the
     -- viewer (any hop may act, as awe.decide allows), at most 5 hops.
     with recursive chain(principal_id, depth) as (
-        select viewer, 0
+        select viewer collate "C", 0
         union
         select d.principal_id, c.depth + 1
           from chain c
           join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
          where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
     select array_agg(distinct principal_id) into whom from chain;
+    -- Page first (an ordered, limited index scan per principal), then join
+    -- only the rows returned: the cost stays ~page_size whatever the backlog.
     return query
     select t.task_id, t.request_id, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, t.stage_index,
            pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind, t.required, t.status, t.assignee,
@@ -44,18 +46,25 @@ begin
                r.revision - 1 < coalesce((pv.definition ->> 'max_revisions')::int, 5),
                coalesce((pv.definition ->> 'forbid_repeat_approvers')::boolean, false) and exists (
                    select 1 from awe.task o where o.tenant_id = t.tenant_id and o.request_id = t.request_id
-                      and o.stage_index <> t.stage_index and o.assignee = t.assignee and o.status = 'approved'))
-      from awe.task t
+                      and o.stage_index <> t.stage_index and o.decided_by = viewer and o.status = 'approved'))
+      from (select k.*
+              from unnest(whom) as w(principal_id)
+              cross join lateral (
+                    select * from awe.task x
+                     where x.tenant_id = tn and x.assignee = w.principal_id
+                       and (inbox.status is null or x.status = inbox.status)
+                       and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
+                       and (inbox.artifact_type is null and inbox.policy_key is null or exists (
+                            select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
+                               and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)
+                               and (inbox.policy_key is null or f.policy_key = inbox.policy_key)))
+                     order by x.created_at, x.task_id
+                     limit page_size) k
+             order by k.created_at, k.task_id
+             limit page_size) t
       join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
       join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
-     where t.tenant_id = tn
-       and t.assignee = any(whom)
-       and (inbox.status is null or t.status = inbox.status)
-       and (inbox.artifact_type is null or r.artifact_type = inbox.artifact_type)
-       and (inbox.policy_key is null or r.policy_key = inbox.policy_key)
-       and (after_created_at is null or (t.created_at, t.task_id) > (after_created_at, after_task_id))
-     order by t.created_at, t.task_id
-     limit page_size;
+     order by t.created_at, t.task_id;
 end $$;
 
 -- Requests of this tenant, for callers and dashboards.

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 pub mod api;
 pub mod fmgr;
 pub mod guc;
+pub mod identity;
 pub mod logic;
 pub mod store;
 

@@ -70,9 +70,11 @@ pub struct Session {
 }
 
 pub fn session(client: &SpiClient<'_>) -> AweResult<Session> {
-    let row = first(client, "select awe.current_tenant(), awe.current_actor(), awe._to_us(awe.now())", &[])?
-        .ok_or_else(|| AweError::new(Code::Internal, "no session row"))?;
-    Ok(Session { tenant: req(&row, 1)?, actor: req(&row, 2)?, now: req(&row, 3)? })
+    Ok(Session {
+        tenant: crate::identity::current_tenant(client)?,
+        actor: crate::identity::current_actor()?,
+        now: crate::identity::now_us(client)?,
+    })
 }
 
 /// A text argument for SPI.
