@@ -9,6 +9,8 @@ create table awe.request (
     context        jsonb not null,
     requester      text collate "C",
     callback_url   text,
+    -- The registered endpoint the callback URL belongs to (deliveries go there).
+    callback_endpoint_id uuid,
     status         text collate "C" not null check (status in ('pending', 'in_review', 'changes_requested', 'approved',
                                                    'rejected', 'cancelled', 'expired', 'failed')),
     revision       int  not null default 1,
@@ -42,6 +44,9 @@ create table awe.task (
     status         text collate "C" not null check (status in ('open', 'approved', 'rejected', 'abstained', 'changes_requested',
                                                    'skipped', 'superseded', 'reassigned', 'cancelled', 'expired')),
     due_at         timestamptz,
+    -- When the worker next looks at this task (SLA breach, reminders).
+    timer_at       timestamptz,
+    reminders_sent int not null default 0,
     claimed_by     text collate "C",
     claimed_at     timestamptz,
     decided_by     text collate "C",
@@ -59,7 +64,7 @@ create index task_inbox on awe.task (tenant_id, assignee, created_at, task_id) w
 -- that creating an open task does not pay for it.
 create index task_assignee on awe.task (tenant_id, assignee, created_at, task_id) where status <> 'open';
 -- Due timers for the worker.
-create index task_due on awe.task (due_at) where status = 'open' and due_at is not null;
+create index task_timer on awe.task (timer_at) where status = 'open' and timer_at is not null;
 
 create table awe.event (
     tenant_id   text collate "C" not null,

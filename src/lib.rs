@@ -12,6 +12,7 @@ pub mod guc;
 pub mod identity;
 pub mod logic;
 pub mod store;
+pub mod worker;
 
 ::pgrx::pg_module_magic!();
 
@@ -21,10 +22,17 @@ extension_sql_file!("../sql/02_directory.sql", name = "directory", requires = ["
 extension_sql_file!("../sql/03_policy.sql", name = "policy", requires = ["directory"]);
 extension_sql_file!("../sql/04_request.sql", name = "request", requires = ["policy"]);
 extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"]);
+extension_sql_file!("../sql/06_worker.sql", name = "worker", requires = ["inbox"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::define();
+    // The worker, its postmaster-only settings and its shared memory exist
+    // only when awe is preloaded (TOOLCHAIN.md: defining them later kills
+    // the connection).
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register();
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

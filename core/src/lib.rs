@@ -13,5 +13,6 @@ pub mod resolve;
 pub mod simulate;
 pub mod time;
 pub mod timeline;
+pub mod webhook;
 
 pub use error::{AweError, AweResult, Code};

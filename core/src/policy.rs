@@ -411,6 +411,9 @@ impl Reader<'_> {
         if on_breach.is_some() && sla.is_none() {
             self.problem(join(path, "on_breach"), "value", "needs an \"sla\" on the same stage to know when the task is overdue");
         }
+        if rules.iter().filter(|r| matches!(r.source, RuleSource::Http { .. })).count() > 1 {
+            self.problem(join(path, "rules"), "value", "at most one http rule per stage (one resolver call answers for the stage)");
+        }
         if !rules.is_empty() && rules.iter().all(|r| r.kind == RuleKind::Observer) {
             self.problem(join(path, "rules"), "value", "needs at least one approver rule (observers never count)");
         }

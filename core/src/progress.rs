@@ -10,7 +10,7 @@ use crate::decide::{tally, Tally};
 use crate::error::{err, AweError, AweResult, Code};
 use crate::logic::LogicCache;
 use crate::model::*;
-use crate::policy::{Mode, OnEmpty, Policy, RuleKind};
+use crate::policy::{BreachAction, Mode, OnEmpty, Policy, RuleKind};
 use crate::resolve::{resolve_stage_approvers, Directory, SodInput};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -369,6 +369,60 @@ impl<'p, 'e> Machine<'p, 'e> {
         }
         self.emit(event, actor, Some(stage), None, json!({"added": principals, "task_ids": ids}));
         Ok(ids)
+    }
+
+    /// A task's SLA timer fired. Records the breach per the stage's
+    /// `on_breach` (a plain `task.overdue` without one) with the system actor
+    /// and returns when to fire again (reminders), if ever.
+    pub fn breach(&mut self, task_id: &str, reminders_sent: u32) -> AweResult<Option<i64>> {
+        let task = self.task(task_id)?.clone();
+        if task.status != TaskStatus::Open || self.state.status != RequestStatus::InReview {
+            return Ok(None);
+        }
+        let stage = &self.policy.stages[task.stage];
+        let sys = SYSTEM_ACTOR;
+        let Some(b) = stage.on_breach.clone() else {
+            self.emit("task.overdue", sys, Some(task.stage), Some(task.id.clone()), json!({"assignee": task.assignee, "action": "notify"}));
+            return Ok(None);
+        };
+        match b.action {
+            BreachAction::Notify => {
+                self.emit("task.overdue", sys, Some(task.stage), Some(task.id.clone()), json!({"assignee": task.assignee, "action": "notify"}));
+                Ok(None)
+            }
+            BreachAction::Remind => {
+                let n = reminders_sent + 1;
+                self.emit("task.reminder", sys, Some(task.stage), Some(task.id.clone()),
+                    json!({"assignee": task.assignee, "reminder": n, "of": b.max}));
+                Ok((n < b.max).then(|| self.env.now + b.every.unwrap_or(3_600) * 1_000_000))
+            }
+            BreachAction::Escalate => {
+                self.emit("task.overdue", sys, Some(task.stage), Some(task.id.clone()), json!({"assignee": task.assignee, "action": "escalate"}));
+                let mut principals = Vec::new();
+                for rule in &b.rules {
+                    principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
+                }
+                // Escalation honours segregation of duties like any resolution.
+                let mut kept = Vec::new();
+                for p in principals {
+                    if self.sod_violation(task.stage, &p)?.is_none() && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
+                        kept.push(p);
+                    }
+                }
+                self.add_approvers(sys, task.stage, &kept, "stage.escalated")?;
+                Ok(None)
+            }
+            BreachAction::AutoApprove | BreachAction::AutoReject => {
+                let decision = if b.action == BreachAction::AutoApprove { Decision::Approve } else { Decision::Reject };
+                let idx = self.state.tasks.iter().position(|t| t.id == task.id).unwrap_or_default();
+                self.set_task(idx, decision.task_status());
+                self.state.tasks[idx].decided_by = Some(sys.to_string());
+                self.emit("task.decided", sys, Some(task.stage), Some(task.id.clone()),
+                    json!({"decision": decision.as_str(), "assignee": task.assignee, "revision": task.revision, "auto": true, "reason": "sla breached"}));
+                self.advance(sys)?;
+                Ok(None)
+            }
+        }
     }
 
     fn push_task(&mut self, stage: usize, principal: &str, delegated_from: Option<String>, kind: RuleKind, required: bool) -> String {

@@ -4,6 +4,8 @@
 pub mod meta;
 pub mod policy;
 pub mod request;
+pub mod resolver;
+pub mod timers;
 
 use crate::guc;
 use awe_core::{AweError, AweResult, Code};

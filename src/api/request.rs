@@ -60,7 +60,7 @@ fn with_machine<R>(
 }
 
 /// Lock, load, run, write: the shape of every operation on an existing request.
-fn operate<R>(
+pub fn operate<R>(
     c: &SpiClient<'_>,
     s: &Session,
     request_id: &str,
@@ -175,15 +175,36 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
             return Err(bad_input(format!("policy \"{policy_key}\" approves artifact_type \"{}\", not \"{artifact_type}\"", p.artifact_type)));
         }
         check_context(p, &context)?;
+        let endpoint = match &callback_url {
+            Some(url) => Some(registered_endpoint(c, &s.tenant, url)?),
+            None => None,
+        };
         let state = Machine::new_request(p, request_id.clone(), requester.clone(), context);
         let actor = s.actor.clone();
         let ((), state, effects) = with_machine(c, &s, p, state, |m| m.submit(&actor))?;
-        let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback_url.as_deref(), &s.actor, state);
+        let callback = callback_url.as_deref().zip(endpoint.as_deref());
+        let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback, &s.actor, state);
         let expires_at = p.expires_after.map(|secs| s.now + secs * 1_000_000);
         apply(c, &s, &mut row, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
         Ok(summary(&row, p, &[]))
     })
     .map(jsonb)
+}
+
+/// The enabled endpoint of this tenant a URL belongs to: the endpoint's URL
+/// itself, or it followed by a path, query or fragment. No open relay.
+pub fn registered_endpoint(c: &SpiClient<'_>, tenant: &str, url: &str) -> AweResult<String> {
+    let row = first(c,
+        "select endpoint_id::text from awe.endpoint
+          where tenant_id = $1 and enabled
+            and ($2 = url or left($2, length(url) + 1) in (url || '/', url || '?', url || '#'))
+          order by length(url) desc limit 1",
+        &[t(tenant), t(url)])?;
+    match row {
+        Some(r) => req(&r, 1),
+        None => Err(AweError::new(Code::CallbackNotAllowed, format!("{url} is not under any enabled endpoint registered for tenant {tenant}"))
+            .with_hint("register it with awe.register_endpoint(url)")),
+    }
 }
 
 /// Takes the idempotency key for a new request, or returns the request it

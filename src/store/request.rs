@@ -16,6 +16,8 @@ pub struct RequestRow {
     pub artifact_type: String,
     pub artifact_id: String,
     pub callback_url: Option<String>,
+    /// The registered endpoint deliveries for this request go to.
+    pub endpoint_id: Option<String>,
     pub requester: Option<String>,
     pub created_by: String,
     pub last_seq: i32,
@@ -30,7 +32,8 @@ pub struct RequestRow {
 pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<RequestRow> {
     let row = first(client,
         "select request_id::text, policy_key, policy_version, artifact_type, artifact_id, callback_url, requester,
-                created_by, last_seq, last_hash, status, revision, context::text, stage_status
+                created_by, last_seq, last_hash, status, revision, context::text, stage_status,
+                callback_endpoint_id::text
            from awe.request where tenant_id = $1 and request_id = $2::uuid for update",
         &[t(tenant), t(request_id)])?
         .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {request_id} not found")))?;
@@ -42,6 +45,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
         artifact_type: req(&row, 4)?,
         artifact_id: req(&row, 5)?,
         callback_url: col(&row, 6)?,
+        endpoint_id: col(&row, 15)?,
         requester: col(&row, 7)?,
         created_by: req(&row, 8)?,
         last_seq: req(&row, 9)?,
@@ -128,24 +132,51 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, effects:
         }
     };
     args.extend(task_columns(&effects.new_tasks));
+    let has_events = !events.seq.is_empty();
     args.extend(events.into_args());
+    args.push(opt_t(row.endpoint_id.as_deref()));
+    args.push(opt_t(row.callback_url.as_deref()));
     let sql = if w.new_request.is_some() { INSERT_REQUEST } else { UPDATE_REQUEST };
     run(client, sql, &args)?;
+    let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
+    if !resolving.is_empty() {
+        queue_resolver_jobs(client, s, row, &resolving)?;
+    }
+    if (has_events && row.endpoint_id.is_some()) || !resolving.is_empty() {
+        crate::worker::wake_on_commit();
+    }
+    Ok(())
+}
+
+/// One job per stage waiting on its http rule; the worker calls it.
+fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, stages: &[usize]) -> AweResult<()> {
+    let policy = crate::store::policy::load(client, &s.tenant, &row.policy_key, Some(row.policy_version))?.policy;
+    for &stage in stages {
+        let Some(url) = policy.stages[stage].rules.iter().find_map(|r| match &r.source {
+            awe_core::policy::RuleSource::Http { url } => Some(url.clone()),
+            _ => None,
+        }) else { continue };
+        run(client,
+            "insert into awe.resolver_job (tenant_id, request_id, stage_index, revision, url, next_attempt_at, created_at)
+             values ($1, $2::uuid, $3, $4, $5, awe._from_us($6), awe._from_us($6))
+             on conflict (tenant_id, request_id, stage_index, revision) do nothing",
+            &[t(&s.tenant), t(&row.id), i(stage as i32), i(row.state.revision), t(&url), big(s.now)])?;
+    }
     Ok(())
 }
 
 const INSERT_REQUEST: &str = "
 with r as (
     insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
-                             requester, callback_url, status, revision, stage_status, created_by, created_at, updated_at,
-                             expires_at, last_seq, last_hash, decided_at)
-    values ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, awe._from_us($13), awe._from_us($13),
+                             requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
+                             created_at, updated_at, expires_at, last_seq, last_hash, decided_at)
+    values ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $36::uuid, $10, 1, $11, $12, awe._from_us($13), awe._from_us($13),
             awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end)),
 t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, created_at, updated_at)
+                          required, status, due_at, timer_at, created_at, updated_at)
     select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, awe._from_us(x.due_us), awe._from_us($13), awe._from_us($13)
+           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($13), awe._from_us($13)
       from unnest($17::text[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[], $23::boolean[],
                   $24::text[], $25::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
                                                    required, status, due_us)),
@@ -156,7 +187,12 @@ e as (
            awe._from_us($13), x.prev_hash, x.hash
       from unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::int[], $31::text[], $32::text[],
                   $33::jsonb[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash))
+                                                                status, data, prev_hash, hash)
+    returning seq, event_id, type),
+d as (
+    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
+    select $1, $2::uuid, e.seq, e.event_id, e.type, $36::uuid, $37, awe._from_us($13), awe._from_us($13)
+      from e where $36::uuid is not null)
 select 1";
 
 const UPDATE_REQUEST: &str = "
@@ -175,9 +211,9 @@ c as (
      where k.tenant_id = $1 and k.task_id = x.task_id::uuid),
 t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, created_at, updated_at)
+                          required, status, due_at, timer_at, created_at, updated_at)
     select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, awe._from_us(x.due_us), awe._from_us($9), awe._from_us($9)
+           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($9), awe._from_us($9)
       from unnest($15::text[], $16::int[], $17::int[], $18::text[], $19::text[], $20::text[], $21::boolean[],
                   $22::text[], $23::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
                                                    required, status, due_us)),
@@ -188,7 +224,12 @@ e as (
            awe._from_us($9), x.prev_hash, x.hash
       from unnest($24::int[], $25::text[], $26::text[], $27::text[], $28::int[], $29::text[], $30::text[],
                   $31::jsonb[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash))
+                                                                status, data, prev_hash, hash)
+    returning seq, event_id, type),
+d as (
+    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
+    select $1, $2::uuid, e.seq, e.event_id, e.type, $34::uuid, $35, awe._from_us($9), awe._from_us($9)
+      from e where $34::uuid is not null)
 select 1";
 
 fn arr<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
@@ -280,15 +321,17 @@ pub struct NewRequest {
 }
 
 /// A request not yet in the database; `apply` inserts it.
+#[allow(clippy::too_many_arguments)]
 pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &str, artifact_id: &str,
-               callback_url: Option<&str>, actor: &str, state: RequestState) -> RequestRow {
+               callback: Option<(&str, &str)>, actor: &str, state: RequestState) -> RequestRow {
     RequestRow {
         id: id.to_string(),
         policy_key: policy_key.to_string(),
         policy_version,
         artifact_type: artifact_type.to_string(),
         artifact_id: artifact_id.to_string(),
-        callback_url: callback_url.map(str::to_string),
+        callback_url: callback.map(|(url, _)| url.to_string()),
+        endpoint_id: callback.map(|(_, id)| id.to_string()),
         requester: state.requester.clone(),
         created_by: actor.to_string(),
         last_seq: 0,

@@ -491,3 +491,53 @@ fn every_hop_of_a_delegation_chain_may_act() {
     w.decide_task(&t, "b", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
 }
+
+fn sla_stage(on_breach: Value) -> Value {
+    json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "rules": users(&["a"]), "sla": "8h", "on_breach": on_breach}]})
+}
+
+#[test]
+fn s17_breach_actions() {
+    // notify
+    let mut w = World::new(sla_stage(json!({"action": "notify"})));
+    w.submit(json!({})).unwrap();
+    let t = w.task_of("a");
+    assert_eq!(w.run(|m| m.breach(&t, 0)).unwrap(), None);
+    assert_eq!(w.kinds().last(), Some(&"task.overdue"));
+    // remind twice, then stop
+    let mut w = World::new(sla_stage(json!({"action": "remind", "every": "1h", "max": 2})));
+    w.submit(json!({})).unwrap();
+    let t = w.task_of("a");
+    assert_eq!(w.run(|m| m.breach(&t, 0)).unwrap(), Some(3_600_000_000));
+    assert_eq!(w.run(|m| m.breach(&t, 1)).unwrap(), None);
+    assert_eq!(w.kinds().iter().filter(|k| **k == "task.reminder").count(), 2);
+    // escalate adds the director, who can then approve
+    let mut w = World::new(sla_stage(json!({"action": "escalate", "rules": [{"type": "role", "role": "fd"}]})));
+    w.dir.roles.insert("fd".into(), vec!["dora".into()]);
+    w.submit(json!({})).unwrap();
+    let t = w.task_of("a");
+    w.run(|m| m.breach(&t, 0)).unwrap();
+    assert_eq!(w.open(), vec!["a", "dora"]);
+    w.decide("dora", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    // auto-approve and auto-reject, recorded with the system actor
+    for (action, status) in [("auto_approve", RequestStatus::Approved), ("auto_reject", RequestStatus::Rejected)] {
+        let mut w = World::new(sla_stage(json!({"action": action})));
+        w.submit(json!({})).unwrap();
+        let t = w.task_of("a");
+        w.run(|m| m.breach(&t, 0)).unwrap();
+        assert_eq!(w.state.status, status);
+        let decided = w.events.iter().find(|e| e.kind == "task.decided").unwrap();
+        assert_eq!((decided.actor.as_str(), &decided.data["auto"]), ("system", &json!(true)));
+    }
+}
+
+#[test]
+fn s18_expiry() {
+    let mut w = World::new(one_stage(json!({}), &["a"]));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.terminate(RequestStatus::Expired, "request.expired", "system", "expires_after passed")).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Expired);
+    assert!(w.open().is_empty());
+    assert_eq!(w.kinds().last(), Some(&"request.expired"));
+}

@@ -1,0 +1,184 @@
+-- What the background worker works on: webhook endpoints and deliveries
+-- (a transactional outbox), http resolver jobs, and its heartbeat.
+
+create table awe.endpoint (
+    tenant_id       text collate "C" not null references awe.tenant on delete cascade,
+    endpoint_id     uuid not null default gen_random_uuid(),
+    url             text not null check (url ~ '^https?://' and length(url) <= 2048),
+    description     text,
+    enabled         boolean not null default true,
+    disabled_reason text,
+    created_at      timestamptz not null default now(),
+    primary key (tenant_id, endpoint_id),
+    unique (tenant_id, url)
+);
+
+-- Secrets are readable only by the worker (no API role is granted this
+-- table); during a rotation the old secret signs too until it expires.
+create table awe.endpoint_secret (
+    tenant_id   text collate "C" not null,
+    endpoint_id uuid not null,
+    secret_id   uuid not null default gen_random_uuid(),
+    secret      text not null check (secret like 'whsec_%'),
+    created_at  timestamptz not null default now(),
+    expires_at  timestamptz,
+    primary key (tenant_id, endpoint_id, secret_id),
+    foreign key (tenant_id, endpoint_id) references awe.endpoint on delete cascade
+);
+
+create table awe.delivery (
+    tenant_id        text collate "C" not null,
+    delivery_id      bigint generated always as identity,
+    request_id       uuid not null,
+    seq              int not null,
+    event_id         uuid not null,
+    event_type       text collate "C" not null,
+    endpoint_id      uuid not null,
+    url              text not null,
+    status           text collate "C" not null default 'pending'
+                     check (status in ('pending', 'delivering', 'delivered', 'dead')),
+    attempts         int not null default 0,
+    next_attempt_at  timestamptz not null,
+    lease_until      timestamptz,
+    first_attempt_at timestamptz,
+    last_status      int,
+    last_error       text,
+    created_at       timestamptz not null,
+    delivered_at     timestamptz,
+    primary key (tenant_id, delivery_id)
+);
+create index delivery_due on awe.delivery (next_attempt_at) where status = 'pending';
+create index delivery_lease on awe.delivery (lease_until) where status = 'delivering';
+create index delivery_request on awe.delivery (tenant_id, request_id, seq);
+comment on table awe.delivery is 'Outbox: one row per event of a request with a callback, written in the event''s transaction.';
+
+create table awe.resolver_job (
+    tenant_id       text collate "C" not null,
+    request_id      uuid not null,
+    stage_index     int not null,
+    revision        int not null,
+    url             text not null,
+    status          text collate "C" not null default 'pending' check (status in ('pending', 'running', 'done', 'failed')),
+    attempts        int not null default 0,
+    next_attempt_at timestamptz not null,
+    lease_until     timestamptz,
+    last_error      text,
+    created_at      timestamptz not null,
+    primary key (tenant_id, request_id, stage_index, revision)
+);
+create index resolver_job_due on awe.resolver_job (next_attempt_at) where status in ('pending', 'running');
+
+create table awe.worker_heartbeat (
+    id         int primary key default 1 check (id = 1),
+    pid        int,
+    started_at timestamptz,
+    beat_at    timestamptz,
+    delivered  bigint not null default 0,
+    failed     bigint not null default 0
+);
+
+-- Endpoint administration. The secret is returned once, at creation or
+-- rotation, and never readable through the API afterwards.
+create function awe._new_secret() returns text
+    language c volatile as 'MODULE_PATHNAME', 'awe_new_secret';
+
+create function awe.register_endpoint(url text, description text default null) returns jsonb
+    language plpgsql volatile as $$
+declare t text := awe.current_tenant(); e awe.endpoint; s text := awe._new_secret();
+begin
+    if url is null or url !~ '^https?://[^/\s]+' or length(url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'url must be an http:// or https:// URL');
+    end if;
+    insert into awe.endpoint (tenant_id, url, description) values (t, rtrim(register_endpoint.url, '/'), description)
+    on conflict on constraint endpoint_tenant_id_url_key do nothing returning * into e;
+    if e is null then
+        perform awe._raise('AWE-BAD-INPUT', format('endpoint %s is already registered; rotate its secret instead', url));
+    end if;
+    insert into awe.endpoint_secret (tenant_id, endpoint_id, secret) values (t, e.endpoint_id, s);
+    return jsonb_build_object('endpoint_id', e.endpoint_id, 'url', e.url, 'secret', s);
+end $$;
+
+create function awe.rotate_endpoint_secret(endpoint_id uuid, overlap interval default '24 hours') returns jsonb
+    language plpgsql volatile as $$
+declare t text := awe.current_tenant(); s text := awe._new_secret();
+begin
+    perform 1 from awe.endpoint e where e.tenant_id = t and e.endpoint_id = rotate_endpoint_secret.endpoint_id for update;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
+    end if;
+    update awe.endpoint_secret x set expires_at = least(coalesce(x.expires_at, 'infinity'), now() + overlap)
+     where x.tenant_id = t and x.endpoint_id = rotate_endpoint_secret.endpoint_id;
+    insert into awe.endpoint_secret (tenant_id, endpoint_id, secret) values (t, rotate_endpoint_secret.endpoint_id, s);
+    return jsonb_build_object('endpoint_id', endpoint_id, 'secret', s, 'previous_expires_at', now() + overlap);
+end $$;
+
+create function awe.set_endpoint_enabled(endpoint_id uuid, enabled boolean, reason text default null) returns void
+    language plpgsql volatile as $$
+begin
+    update awe.endpoint e set enabled = set_endpoint_enabled.enabled,
+           disabled_reason = case when set_endpoint_enabled.enabled then null else coalesce(reason, 'disabled by an admin') end
+     where e.tenant_id = awe.current_tenant() and e.endpoint_id = set_endpoint_enabled.endpoint_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
+    end if;
+end $$;
+
+create view awe.endpoints with (security_invoker = true) as
+select endpoint_id, url, description, enabled, disabled_reason, created_at,
+       (select count(*) from awe.endpoint_secret s where s.tenant_id = e.tenant_id and s.endpoint_id = e.endpoint_id
+           and (s.expires_at is null or s.expires_at > now())) as active_secrets
+  from awe.endpoint e
+ where tenant_id = awe.current_tenant();
+
+create view awe.deliveries with (security_invoker = true) as
+select delivery_id, request_id, seq, event_id, event_type, endpoint_id, url, status, attempts, next_attempt_at,
+       first_attempt_at, last_status, last_error, created_at, delivered_at
+  from awe.delivery
+ where tenant_id = awe.current_tenant();
+
+-- Replays: dead (or delivered) deliveries go back to pending, with a fresh
+-- retry window. Returns how many were queued.
+create function awe.replay_deliveries(delivery_id bigint default null, request_id uuid default null,
+                                      since timestamptz default null) returns int
+    language plpgsql volatile as $$
+declare n int;
+begin
+    if delivery_id is null and request_id is null and since is null then
+        perform awe._raise('AWE-BAD-INPUT', 'name a delivery_id, a request_id or a since time');
+    end if;
+    update awe.delivery d set status = 'pending', next_attempt_at = now(), attempts = 0, first_attempt_at = null,
+           lease_until = null, last_error = null
+     where d.tenant_id = awe.current_tenant() and d.status in ('dead', 'delivered')
+       and (replay_deliveries.delivery_id is null or d.delivery_id = replay_deliveries.delivery_id)
+       and (replay_deliveries.request_id is null or d.request_id = replay_deliveries.request_id)
+       and (since is null or d.created_at >= since);
+    get diagnostics n = row_count;
+    if n > 0 then perform awe._wake_worker(); end if;
+    return n;
+end $$;
+
+-- DBA views: backlog by endpoint and state, oldest due, dead letters, worker.
+create view awe.delivery_backlog as
+select tenant_id, endpoint_id, url, status, count(*) as deliveries, min(next_attempt_at) as oldest_due,
+       max(attempts) as max_attempts
+  from awe.delivery where status <> 'delivered'
+ group by tenant_id, endpoint_id, url, status;
+
+create view awe.dead_letters as
+select tenant_id, delivery_id, request_id, seq, event_type, url, attempts, last_status, last_error, created_at
+  from awe.delivery where status = 'dead';
+
+create view awe.worker_status as
+select pid, started_at, beat_at, now() - beat_at as since_last_beat, delivered, failed,
+       (select count(*) from awe.delivery where status = 'pending' and next_attempt_at <= now()) as due_now
+  from awe.worker_heartbeat;
+
+-- Wakes the worker when the current transaction commits.
+create function awe._wake_worker() returns void
+    language c volatile as 'MODULE_PATHNAME', 'awe_wake_worker';
+
+-- Runs due timers (SLA breaches, reminders, escalations, expiry) as of
+-- awe.now(). The worker calls exactly this; tests call it with a shifted
+-- clock (awe.clock_offset) to run time forward.
+create function awe.run_due_timers(max_items int default 200) returns jsonb
+    language c volatile as 'MODULE_PATHNAME', 'awe_run_due_timers';
