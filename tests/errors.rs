@@ -252,8 +252,16 @@ fn e_callback_not_allowed() {
     for url in ["ftp://x", "javascript:alert(1)", "file:///etc/passwd", "x"] {
         refused(&mut db, "AWE-CALLBACK-NOT-ALLOWED", "22023", |db| submit_sql(db, &key, "doc", &unique("a"), "{}", "req", url, ""));
     }
+    // An http(s) URL must also fall under an enabled endpoint of the tenant: no open relay.
+    for url in ["https://caller.example/hooks", "https://evil.example/hooks"] {
+        refused(&mut db, "AWE-CALLBACK-NOT-ALLOWED", "22023", |db| submit_sql(db, &key, "doc", &unique("a"), "{}", "req", url, ""));
+    }
+    db.exec("select awe.register_endpoint('https://caller.example/hooks')");
+    refused(&mut db, "AWE-CALLBACK-NOT-ALLOWED", "22023", |db| submit_sql(db, &key, "doc", &unique("a"), "{}", "req", "https://caller.example/hooksX", ""));
     let ok = submit_sql(&mut db, &key, "doc", &unique("a"), "{}", "req", "https://caller.example/hooks", "").unwrap();
     assert_eq!(ok["callback_url"], "https://caller.example/hooks");
+    let ok = submit_sql(&mut db, &key, "doc", &unique("a"), "{}", "req", "https://caller.example/hooks?id=7", "").unwrap();
+    assert_eq!(ok["callback_url"], "https://caller.example/hooks?id=7");
 }
 
 #[test]
@@ -597,6 +605,7 @@ fn tables_intact(db: &mut Db) {
 fn injection_shaped_strings_in_submit_are_stored_or_rejected_cleanly() {
     let mut db = Db::new();
     let key = db.stages(json!([{"name": "s", "rules": [{"type": "expression", "logic": {"var": "owner"}}]}]));
+    db.exec("select awe.register_endpoint('https://caller.example')");
     // As the policy key and artifact type: clean refusals.
     refused(&mut db, "AWE-POLICY-NOT-FOUND", "PT404", |db| submit_sql(db, EVIL, "doc", &unique("a"), "{}", "req", "", ""));
     refused(&mut db, "AWE-BAD-INPUT", "22023", |db| submit_sql(db, &key, EVIL, &unique("a"), "{}", "req", "", ""));
