@@ -12,6 +12,8 @@ DATA="$AWE_HOME/pgdata"
 LOG="$AWE_HOME/postgres.log"
 DB=awe
 RUN_AS=postgres
+REST_PORT=${AWE_REST_PORT:-$((PORT + 51))}
+POSTRUST=${POSTRUST:-$HOME/.cargo/bin/postrust}
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
@@ -63,14 +65,49 @@ CONF
   psql_awe -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 \
     || psql_awe -d postgres -c "create database $DB"
   recreate_if_changed "$DB"
+  # PostgREST logs in as `authenticator` and switches to the JWT's role.
+  psql_awe -d "$DB" -c "do \$\$ begin
+      if not exists (select 1 from pg_roles where rolname = 'authenticator') then
+        create role authenticator login noinherit;
+      end if; end \$\$;
+    grant awe_anon, awe_viewer, awe_approver, awe_caller, awe_admin to authenticator;"
+  [ -s "$AWE_HOME/jwt-secret" ] || head -c 48 /dev/urandom | base64 | tr -d '/+=\n' | head -c 48 > "$AWE_HOME/jwt-secret"
+  local rest=""
+  if [ -x "$POSTRUST" ]; then start_rest; rest="http://127.0.0.1:$REST_PORT"; fi
   cat > "$AWE_HOME/dev.env" <<ENV
 DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/$DB
 PGHOST=127.0.0.1
 PGPORT=$PORT
 PGUSER=postgres
 PGDATABASE=$DB
+AWE_REST_URL=$rest
+AWE_JWT_SECRET=$(cat "$AWE_HOME/jwt-secret")
 ENV
-  echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB (settings in .awe/dev.env)" >&2
+  echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB${rest:+, REST on $rest} (settings in .awe/dev.env)" >&2
+}
+
+# postrust-server, the PostgREST-compatible server (TOOLCHAIN.md), in
+# PostgREST compatibility mode in front of schema awe_api.
+start_rest() {
+  stop_rest
+  PGRST_COMPAT_MODE=true PGRST_DB_URI="postgres://authenticator@127.0.0.1:$PORT/$DB" PGRST_DB_SCHEMAS=awe_api \
+  PGRST_DB_ANON_ROLE=awe_anon PGRST_JWT_SECRET="$(cat "$AWE_HOME/jwt-secret")" PGRST_SERVER_HOST=127.0.0.1 \
+  PGRST_SERVER_PORT=$REST_PORT PGRST_DB_POOL=20 PGRST_LOG_LEVEL=warn \
+    nohup "$POSTRUST" > "$AWE_HOME/postrust.log" 2>&1 &
+  echo $! > "$AWE_HOME/postrust.pid"
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$REST_PORT/" && return 0
+    sleep 0.1
+  done
+  echo "awe: the REST server did not start; see $AWE_HOME/postrust.log" >&2
+  return 1
+}
+
+stop_rest() {
+  if [ -f "$AWE_HOME/postrust.pid" ]; then
+    kill "$(cat "$AWE_HOME/postrust.pid")" 2>/dev/null || true
+    rm -f "$AWE_HOME/postrust.pid"
+  fi
 }
 
 # The development version's script changes in place until it is released;
@@ -87,6 +124,7 @@ recreate_if_changed() {
 }
 
 stop() {
+  stop_rest
   if running; then as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi
 }
 

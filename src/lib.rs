@@ -23,6 +23,8 @@ extension_sql_file!("../sql/03_policy.sql", name = "policy", requires = ["direct
 extension_sql_file!("../sql/04_request.sql", name = "request", requires = ["policy"]);
 extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"]);
 extension_sql_file!("../sql/06_worker.sql", name = "worker", requires = ["inbox"]);
+extension_sql_file!("../sql/07_security.sql", name = "security", requires = ["worker"]);
+extension_sql_file!("../sql/08_api.sql", name = "api", requires = ["security"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
