@@ -4,17 +4,18 @@ SHELL := /bin/bash
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest worker
 
-.PHONY: test demo up down psql bench prereqs install unit pgtest e2e clean
+.PHONY: test demo up down psql bench prereqs install unit pgtest e2e crash clean
 
 prereqs:
-	@AWE_NEED_REST=$${AWE_NEED_REST:-1} scripts/prereqs.sh
+	@scripts/prereqs.sh
 
-# The cluster is stopped while the shared library is replaced: overwriting a
-# loaded .so under a running server can crash it.
+# The cluster is stopped while the shared library is replaced, so it restarts
+# on the new one.
 install: prereqs
 	@scripts/cluster.sh stop
-	cargo pgrx install --release --pg-config $(PG_CONFIG) >/dev/null
+	@cargo pgrx install --release --pg-config $(PG_CONFIG) > .install.log 2>&1 || (tail -40 .install.log; exit 1)
 
 up: install
 	@scripts/cluster.sh up
@@ -31,15 +32,21 @@ demo: up
 unit: prereqs
 	cargo test -p awe-core
 
+# cargo pgrx test copies its own build over the installed library in place,
+# which would crash a running cluster: stop ours first.
 pgtest: prereqs
 	@scripts/cluster.sh stop
 	@mkdir -p $(PGRX_TEST_DATA) && chown postgres: $(PGRX_TEST_DATA)
 	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
 
 e2e: up
-	cargo test -p awe-e2e -- --test-threads=4
+	cargo test -p awe-e2e $(foreach s,$(wildcard $(addprefix tests/,$(addsuffix .rs,$(E2E_SUITES)))),--test $(basename $(notdir $(s)))) -- --test-threads=4
 
-test: unit pgtest e2e
+# Kills the worker and restarts the cluster: runs alone, last.
+crash: up
+	@if [ -f tests/crash.rs ]; then cargo test -p awe-e2e --test crash -- --test-threads=1; fi
+
+test: unit pgtest e2e crash
 
 bench: up
 	@scripts/bench.sh

@@ -28,3 +28,12 @@ begin
   perform set_config('awe.actor', q.assignee, true);
   return awe.decide(q.task_id, 'approve') ->> 'status';
 end $$;
+-- The lifecycle benchmark: two sequential single-approver stages.
+do $$ begin
+  if not exists (select 1 from awe.policy_versions where policy_key = 'bench.lifecycle') then
+    perform awe.create_policy('{"key": "bench.lifecycle", "artifact_type": "doc", "stages": [
+      {"name": "review", "rules": [{"type": "user", "user": "ann"}]},
+      {"name": "approve", "rules": [{"type": "user", "user": "dee"}]}]}');
+    perform awe.activate_policy('bench.lifecycle', 1);
+  end if;
+end $$;

@@ -53,5 +53,17 @@ echo "bench inbox_p99_1m_open_tasks: $p99 ms (ratio $(ratio "$p99" "$base_ms") v
 p99c=$(inbox_p99 "$CLIENTS")
 echo "bench inbox_p99_1m_open_tasks_${CLIENTS}_clients: $p99c ms (ratio $(ratio "$p99c" "$base_ms") vs baseline_insert_1kb_jsonb latency $base_ms ms)"
 
+# Full lifecycle (submit + two decisions by two approvers) at 8 clients:
+# through REST with a token each, against the same work by direct SQL.
+if [ -n "${AWE_REST_URL:-}" ]; then
+  sql_lc=$(tps bench/lifecycle.sql -T "$SECS" -c 8 -j 2)
+  sql_lc=$(grep -oP 'tps = \K[0-9.]+(?= \(without initial)' "$OUT/lifecycle.txt")
+  # The REST server connects to database awe; give it the same fixtures there.
+  "${PSQL[@]}" -d awe -f bench/setup.sql >/dev/null 2>&1
+  read -r rest_lc rest_n rest_err < <(python3 bench/rest_lifecycle.py "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")
+  echo "bench lifecycle_sql_8_clients: $sql_lc lifecycles/s (ratio $(ratio "$sql_lc" "$base") vs baseline_insert_1kb_jsonb)"
+  echo "bench lifecycle_rest_8_clients: $rest_lc lifecycles/s (ratio $(ratio "$rest_lc" "$sql_lc") vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
+fi
+
 # JSONLogic skip_if evaluation with the compile cache (pure Rust, no Postgres).
 cargo run -q --release -p awe-core --example logic_bench
