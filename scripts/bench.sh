@@ -65,5 +65,8 @@ if [ -n "${AWE_REST_URL:-}" ]; then
   echo "bench lifecycle_rest_8_clients: $rest_lc lifecycles/s (ratio $(ratio "$rest_lc" "$sql_lc") vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
 fi
 
+# Webhooks: sustained delivery rate, worker memory, commit → receipt latency.
+cargo run -q --release -p awe-e2e --example webhook_bench -- "${BENCH_WEBHOOKS:-100000}"
+
 # JSONLogic skip_if evaluation with the compile cache (pure Rust, no Postgres).
 cargo run -q --release -p awe-core --example logic_bench

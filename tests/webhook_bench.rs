@@ -1,0 +1,169 @@
+//! `make bench` webhook figures, against the worker of the local cluster:
+//!   - sustained delivery rate to a local receiver (deliveries/s);
+//!   - median commit → receipt latency with an idle queue;
+//!   - the worker's RSS after the sustained run.
+//! The baseline for the rate is the same receiver hit directly by this
+//! process with the same number of concurrent connections.
+//! Usage: cargo run --release -p awe-e2e --example webhook_bench -- [deliveries]
+
+use awe_e2e::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A keep-alive HTTP/1.1 receiver answering 204, counting requests and
+/// recording when each webhook-id arrived.
+fn receiver() -> (u16, Arc<AtomicU64>, Arc<Mutex<Vec<(String, Instant)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (c, s) = (count.clone(), seen.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (c, s) = (c.clone(), s.clone());
+            std::thread::spawn(move || serve(stream, c, s));
+        }
+    });
+    (port, count, seen)
+}
+
+fn serve(stream: TcpStream, count: Arc<AtomicU64>, seen: Arc<Mutex<Vec<(String, Instant)>>>) {
+    let mut out = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let (mut len, mut id) = (0usize, String::new());
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "webhook-id" => id = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        seen.lock().unwrap().push((id, Instant::now()));
+        if out.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").is_err() {
+            return;
+        }
+    }
+}
+
+/// (private, total) resident memory of the worker in kB. Total RSS also
+/// counts the shared buffers it touched; private (RssAnon) is its own.
+fn worker_rss_kb(db: &mut Db) -> (u64, u64) {
+    let pid = db.column("select pid::text from pg_stat_activity where backend_type = 'awe worker'", &[]);
+    let Some(pid) = pid.first() else { return (0, 0) };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (field("RssAnon:"), field("VmRSS:"))
+}
+
+fn main() {
+    let target: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let (port, count, seen) = receiver();
+    let url = format!("http://127.0.0.1:{port}/hooks");
+
+    // Baseline: this process posting to the same receiver, 16 keep-alive connections.
+    let n_base = 20_000u64;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..16).map(|_| {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            for _ in 0..n_base / 16 {
+                s.write_all(b"POST /hooks HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nwebhook-id: base\r\n\r\n{}").unwrap();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+            }
+        })
+    }).collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let base_rate = n_base as f64 / start.elapsed().as_secs_f64();
+    count.store(0, Ordering::SeqCst);
+    seen.lock().unwrap().clear();
+
+    let mut db = Db::new();
+    db.exec(&format!("select awe.register_endpoint('{url}')"));
+    let key = db.stages(json!([{"name": "s", "rules": [{"type": "user", "user": "a"}, {"type": "user", "user": "b"}]}]));
+
+    // Sustained: submit requests (4 events each) from 4 connections as fast
+    // as possible, and time until the receiver has them all.
+    let per_request = 4u64;
+    let requests = target / per_request;
+    let start = Instant::now();
+    let submitters: Vec<_> = (0..4).map(|w| {
+        let mut c = db.another();
+        let (key, url) = (key.clone(), url.clone());
+        std::thread::spawn(move || {
+            for i in 0..requests / 4 {
+                c.json("select awe.submit($1, 'doc', $2, '{}', null, $3)::text", &[&key, &format!("wb-{w}-{i}"), &url]);
+            }
+        })
+    }).collect();
+    submitters.into_iter().for_each(|t| t.join().unwrap());
+    let expected = (requests / 4) * 4 * per_request;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = count.load(Ordering::SeqCst);
+    let rate = got as f64 / start.elapsed().as_secs_f64();
+    println!("bench webhook_deliveries_per_second: {rate:.0} deliveries/s (ratio {:.2} vs direct_posts_to_the_same_receiver {base_rate:.0}/s; {got}/{expected} delivered; target >= 1000)", rate / base_rate);
+    let (private, total) = worker_rss_kb(&mut db);
+    println!("bench worker_private_rss_after_{got}_deliveries: {:.1} MB (ratio {:.2} vs its total RSS {:.1} MB incl. shared buffers; target < 100 MB)",
+        private as f64 / 1024.0, private as f64 / total.max(1) as f64, total as f64 / 1024.0);
+
+    // Latency with an idle queue: one request at a time, commit → receipt of
+    // its first webhook (request.created).
+    seen.lock().unwrap().clear();
+    let mut lat = Vec::new();
+    for i in 0..50 {
+        std::thread::sleep(Duration::from_millis(30));
+        let before = seen.lock().unwrap().len();
+        let committed = Instant::now();
+        db.json("select awe.submit($1, 'doc', $2, '{}', null, $3)::text", &[&key, &format!("lat-{i}"), &url]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((_, at)) = seen.lock().unwrap().get(before) {
+                lat.push(at.duration_since(committed).as_secs_f64() * 1000.0);
+                break;
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
+    let poll_ms = 1000.0;
+    println!("bench webhook_commit_to_receipt_median: {median:.1} ms (ratio {:.3} vs worker_poll_interval {poll_ms} ms; target <= 100 ms)", median / poll_ms);
+}
