@@ -30,31 +30,15 @@ select amount, s ->> 'name' as stage, s ->> 'outcome' as outcome,
        lateral awe.simulate('expense.report', jsonb_build_object('amount', amount, 'submitter', 'sam', 'manager', 'mia'), requester => 'sam') sim,
        lateral jsonb_array_elements(sim -> 'stages') s;
 
-\echo '== 5. Sam submits a $12,500 report (through the expense app)'
-set awe.actor = 'expense-app';
-select awe.submit('expense.report', 'expense_report', 'EXP-' || to_char(clock_timestamp(), 'YYYYMMDD-HH24MISS-US'),
-                  '{"amount": 12500, "currency": "USD", "submitter": "sam", "manager": "mia"}', requester => 'sam') as r \gset
-select :'r'::jsonb ->> 'request_id' as request_id \gset
-select :'r'::jsonb ->> 'status' as status, :'r'::jsonb ->> 'artifact_id' as artifact;
-
-\echo '== 6. Mia approves; the dual-control stage starts (not Mia, not Sam)'
-set awe.actor = 'mia';
-select task_id as mia_task from awe.inbox('mia') where request_id = :'request_id' \gset
-select awe.decide(:'mia_task', 'approve', 'Receipts look right') ->> 'status' as status;
-select assignee, stage, due_at, array_to_string(available_actions, ' ') as available_actions
-  from awe.inbox('fin.ana') where request_id = :'request_id'
-union all
-select assignee, stage, due_at, array_to_string(available_actions, ' ')
-  from awe.inbox('fin.bo') where request_id = :'request_id';
-
-\echo '== 7. Two finance approvers approve'
-set awe.actor = 'fin.ana';
-select awe.decide((select task_id from awe.inbox('fin.ana') where request_id = :'request_id'), 'approve') ->> 'status' as after_first;
-set awe.actor = 'fin.bo';
-select awe.decide((select task_id from awe.inbox('fin.bo') where request_id = :'request_id'), 'approve', 'Dual control done') ->> 'status' as after_second;
-
-\echo '== 8. The timeline (append-only, hash-chained)'
-select seq, to_char(created_at, 'HH24:MI:SS.MS') as at, type, actor, coalesce(stage, '') as stage,
-       coalesce(data ->> 'assignee', data ->> 'outcome', data ->> 'decision', '') as detail, status
-  from awe.timeline(:'request_id');
-select awe.verify_timeline(:'request_id') as chain_check;
+\echo '== 5. The expense app registers its webhook endpoint (the secret is shown once)'
+select (case when exists (select 1 from awe.endpoints where url = :'hook')
+             then awe.rotate_endpoint_secret((select endpoint_id from awe.endpoints where url = :'hook'), '0 seconds')
+             else awe.register_endpoint(:'hook') end) ->> 'secret' as secret \gset
+\pset tuples_only on
+\pset format unaligned
+\o :secret_file
+select :'secret';
+\o
+\pset tuples_only off
+\pset format aligned
+select url, enabled, active_secrets from awe.endpoints where url = :'hook';

@@ -1,8 +1,70 @@
 #!/usr/bin/env bash
-# `make demo`: the expense-report example on the local stack (make up).
+# `make demo`: the expense-report example on the local stack (make up):
+# policy validation and simulation through SQL, then the request driven
+# through REST by the expense app and the approvers with their own tokens,
+# webhooks received by a local receiver that verifies their signatures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .awe/dev.env
-/usr/lib/postgresql/15/bin/psql -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE" \
-  -v policy="$(cat examples/expense-report.yaml)" -v broken="$(cat examples/expense-report-broken.yaml)" \
-  -f examples/expense-report-demo.sql
+PSQL=(/usr/lib/postgresql/15/bin/psql -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE")
+PORT=$((PGPORT + 61))
+HOOK="http://127.0.0.1:$PORT/expenses"
+RUN=.awe/demo; mkdir -p "$RUN"; : > "$RUN/webhooks.log"
+
+"${PSQL[@]}" -v policy="$(cat examples/expense-report.yaml)" -v broken="$(cat examples/expense-report-broken.yaml)" \
+  -v hook="$HOOK" -v secret_file="$RUN/secret" -f examples/expense-report-demo.sql
+tr -d ' \n' < "$RUN/secret" > "$RUN/secret.tmp" && mv "$RUN/secret.tmp" "$RUN/secret"
+
+[ -f "$RUN/receiver.pid" ] && kill "$(cat "$RUN/receiver.pid")" 2>/dev/null || true
+python3 scripts/receiver.py "$PORT" "$RUN/secret" "$RUN/webhooks.log" & echo $! > "$RUN/receiver.pid"
+trap 'kill "$(cat "$RUN/receiver.pid")" 2>/dev/null || true' EXIT
+sleep 0.5
+
+token() { python3 scripts/jwt.py "$AWE_JWT_SECRET" "{\"role\": \"$1\", \"sub\": \"$2\", \"tenant\": \"expenses\"}"; }
+rpc() {  # rpc <token> <function> <json>
+  curl -sS -X POST "$AWE_REST_URL/rpc/$2" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+       -H "Idempotency-Key: ${IDEMPOTENCY_KEY:-}" -d "$3"
+}
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+APP=$(token awe_caller expense-app)
+
+echo "== 6. Through REST: the expense app submits Sam's \$12,500 report (with an Idempotency-Key)"
+ART="EXP-$(date +%Y%m%d-%H%M%S)"
+BODY="{\"policy_key\": \"expense.report\", \"artifact_type\": \"expense_report\", \"artifact_id\": \"$ART\",
+       \"context\": {\"amount\": 12500, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\"},
+       \"requester\": \"sam\", \"callback_url\": \"$HOOK?report=$ART\"}"
+R=$(IDEMPOTENCY_KEY="$ART" rpc "$APP" submit "$BODY")
+R2=$(IDEMPOTENCY_KEY="$ART" rpc "$APP" submit "$BODY")
+RID=$(echo "$R" | field "['request_id']")
+echo "   request $RID: $(echo "$R" | field "['status']"); a retry with the same key returns request $(echo "$R2" | field "['request_id']")"
+
+decide() {  # decide <approver> <comment>
+  local tok inbox task
+  tok=$(token awe_approver "$1")
+  inbox=$(rpc "$tok" inbox '{}')
+  task=$(echo "$inbox" | python3 -c "import json,sys; print(next(t['task_id'] for t in json.load(sys.stdin) if t['request_id'] == '$RID'))")
+  echo "   $1 sees: $(echo "$inbox" | python3 -c "import json,sys; t=[t for t in json.load(sys.stdin) if t['request_id'] == '$RID'][0]; print(t['stage'], '-', ' '.join(t['available_actions']))")"
+  echo "   $1 approves → request $(rpc "$tok" decide "{\"task_id\": \"$task\", \"decision\": \"approve\", \"comment\": \"$2\"}" | field "['status']")"
+}
+echo "== 7. Mia (manager) approves with her own token; then two finance approvers (dual control)"
+decide mia "Receipts look right"
+decide fin.ana "Checked"
+decide fin.bo "Dual control done"
+
+echo "== 8. The timeline"
+"${PSQL[@]}" -v request_id="$RID" -f examples/expense-report-timeline.sql
+
+echo "== 9. The webhooks the expense app received (signatures verified with its secret)"
+want=$("${PSQL[@]}" -tAc "set awe.tenant = 'expenses'; select count(*) from awe.timeline('$RID')" | tail -1)
+for _ in $(seq 1 100); do
+  [ "$(grep -c "$RID" "$RUN/webhooks.log" || true)" -ge "$want" ] && break
+  sleep 0.1
+done
+python3 - "$RUN/webhooks.log" "$RID" <<'PY'
+import json, sys
+rows = sorted((json.loads(l) for l in open(sys.argv[1]) if sys.argv[2] in l), key=lambda r: r["seq"])
+print(f" {'seq':>3}  {'type':<18} {'stage':<13} {'actor':<12} {'status':<10} signature")
+for r in rows:
+    print(f" {r['seq']:>3}  {r['type']:<18} {r['stage'] or '':<13} {r['actor']:<12} {r['status']:<10} {'verified' if r['verified'] else 'INVALID'}")
+print(f" {len(rows)} webhooks, {sum(r['verified'] for r in rows)} with a valid signature")
+PY

@@ -449,7 +449,11 @@ impl Reader<'_> {
             }
         };
         let n_problem = |r: &mut Self| {
-            r.problem(join(path, "n"), "range", format!("must be ≥ 1 and ≤ the number of approvers it can resolve ({n_limit})"));
+            let msg = match static_max {
+                Some(m) => format!("must be ≥ 1 and ≤ the number of approvers it can resolve ({m})"),
+                None => "must be a whole number ≥ 1".to_string(),
+            };
+            r.problem(join(path, "n"), "range", msg);
         };
         match raw.as_str() {
             "all" => {
@@ -481,7 +485,7 @@ impl Reader<'_> {
                 match m[4..].parse::<u64>() {
                     Ok(n) if n >= 1 && n <= n_limit => Some(Mode::Any { n: n as u32 }),
                     _ => {
-                        self.problem(join(path, "mode"), "range", format!("\"{m}\": N must be ≥ 1 and ≤ the number of approvers it can resolve ({n_limit})"));
+                        self.problem(join(path, "mode"), "range", format!("\"{m}\": N must be ≥ 1{}", static_max.map(|x| format!(" and ≤ the number of approvers it can resolve ({x})")).unwrap_or_default()));
                         None
                     }
                 }
