@@ -308,7 +308,8 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     true
 }
 
-fn kind(v: &Value) -> &'static str {
+/// The JSON type name of a value, as JSON Schema spells it.
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
