@@ -177,8 +177,44 @@ select pid, started_at, beat_at, now() - beat_at as since_last_beat, delivered, 
 create function awe._wake_worker() returns void
     language c volatile as 'MODULE_PATHNAME', 'awe_wake_worker';
 
+-- One timer (Rust): fire a task's SLA timer / expire a request, if still due.
+create function awe._fire_task_timer(tenant_id text, task_id uuid) returns boolean
+    language c volatile as 'MODULE_PATHNAME', 'awe_fire_task_timer';
+create function awe._expire_request(tenant_id text, request_id uuid) returns boolean
+    language c volatile as 'MODULE_PATHNAME', 'awe_expire_request';
+
 -- Runs due timers (SLA breaches, reminders, escalations, expiry) as of
 -- awe.now(). The worker calls exactly this; tests call it with a shifted
--- clock (awe.clock_offset) to run time forward.
+-- clock (awe.clock_offset) to run time forward. Each item runs in its own
+-- subtransaction: one failing timer (say, an escalation rule that returns
+-- no principals) is logged and switched off, never blocking the others.
 create function awe.run_due_timers(max_items int default 200) returns jsonb
-    language c volatile as 'MODULE_PATHNAME', 'awe_run_due_timers';
+    language plpgsql volatile as $$
+declare
+    item record;
+    breached int := 0;
+    expired int := 0;
+    failed int := 0;
+begin
+    for item in select t.tenant_id, t.task_id from awe.task t
+                 where t.status = 'open' and t.timer_at <= awe.now() order by t.timer_at limit max_items loop
+        begin
+            if awe._fire_task_timer(item.tenant_id, item.task_id) then breached := breached + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, item.tenant_id, sqlerrm;
+            update awe.task t set timer_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
+        end;
+    end loop;
+    for item in select r.tenant_id, r.request_id from awe.request r
+                 where r.expires_at <= awe.now() and r.status in ('pending', 'in_review', 'changes_requested')
+                 order by r.expires_at limit max_items loop
+        begin
+            if awe._expire_request(item.tenant_id, item.request_id) then expired := expired + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, item.tenant_id, sqlerrm;
+        end;
+    end loop;
+    return jsonb_build_object('breached', breached, 'expired', expired, 'failed', failed);
+end $$;

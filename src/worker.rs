@@ -176,6 +176,7 @@ fn unix_us() -> i64 {
 struct Delivery {
     tenant: String,
     id: i64,
+    endpoint_id: String,
     url: String,
     attempts: i32,
     first_attempt_us: i64,
@@ -187,6 +188,7 @@ struct Delivery {
 struct Sent {
     tenant: String,
     id: i64,
+    endpoint_id: String,
     url: String,
     status: Option<u16>,
     error: Option<String>,
@@ -212,7 +214,8 @@ fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32) -> AweResult<Vec<D
                 awe._to_us(e.created_at), e.seq, e.actor, e.stage_index, e.task_id::text, e.status, e.data::text,
                 r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id,
                 array(select s.secret from awe.endpoint_secret s where s.tenant_id = c.tenant_id and s.endpoint_id = c.endpoint_id
-                        and (s.expires_at is null or s.expires_at > now()) order by s.created_at desc)
+                        and (s.expires_at is null or s.expires_at > now()) order by s.created_at desc),
+                c.endpoint_id::text
            from claimed c
            join awe.event e on e.tenant_id = c.tenant_id and e.request_id = c.request_id and e.seq = c.seq
            join awe.request r on r.tenant_id = c.tenant_id and r.request_id = c.request_id",
@@ -230,7 +233,7 @@ fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32) -> AweResult<Vec<D
             data: &data,
         });
         out.push(Delivery {
-            tenant, id: req(&r, 2)?, url: req(&r, 3)?, attempts: req(&r, 4)?, first_attempt_us: req(&r, 5)?, event_id, body,
+            tenant, id: req(&r, 2)?, endpoint_id: req(&r, 21)?, url: req(&r, 3)?, attempts: req(&r, 4)?, first_attempt_us: req(&r, 5)?, event_id, body,
             secrets: crate::store::col::<Vec<String>>(&r, 20)?.unwrap_or_default(),
         });
     }
@@ -240,12 +243,13 @@ fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32) -> AweResult<Vec<D
 fn record_deliveries(c: &pgrx::spi::SpiClient<'_>, sent: &[Sent]) -> AweResult<()> {
     let now_s = unix_us() / 1_000_000;
     let (mut tenants, mut ids, mut statuses, mut codes, mut errors, mut next) = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut gone_tenants, mut gone_urls) = (vec![], vec![]);
+    let (mut gone_tenants, mut gone_endpoints, mut gone_urls) = (vec![], vec![], vec![]);
     for s in sent {
         let (status, at) = match webhook::verdict(s.status) {
             Verdict::Delivered => ("delivered", None),
             Verdict::Gone => {
                 gone_tenants.push(s.tenant.clone());
+                gone_endpoints.push(s.endpoint_id.clone());
                 gone_urls.push(s.url.clone());
                 ("dead", None)
             }
@@ -272,9 +276,9 @@ fn record_deliveries(c: &pgrx::spi::SpiClient<'_>, sent: &[Sent]) -> AweResult<(
         &[arr(tenants), arr(ids), arr(statuses), arr(codes), arr(errors), arr(next)])?;
     if !gone_urls.is_empty() {
         run(c, "update awe.endpoint e set enabled = false, disabled_reason = '410 Gone from ' || x.url
-                  from unnest($1::text[], $2::text[]) as x(tenant_id, url)
-                 where e.tenant_id = x.tenant_id and x.url like e.url || '%' and e.enabled",
-            &[arr(gone_tenants), arr(gone_urls)])?;
+                  from unnest($1::text[], $2::text[], $3::text[]) as x(tenant_id, endpoint_id, url)
+                 where e.tenant_id = x.tenant_id and e.endpoint_id = x.endpoint_id::uuid and e.enabled",
+            &[arr(gone_tenants), arr(gone_endpoints), arr(gone_urls)])?;
     }
     run(c, "update awe.worker_heartbeat set delivered = delivered + $1, failed = failed + $2 where id = 1", &[big(delivered), big(failed)])?;
     Ok(())
@@ -334,7 +338,7 @@ impl Http {
                     let Some(d) = queue.lock().unwrap().pop() else { break };
                     let (status, error, retry_after, _) = self.post(&d.url, &d.event_id, &d.body, &d.secrets);
                     results.lock().unwrap().push(Sent {
-                        tenant: d.tenant, id: d.id, url: d.url, status, error, retry_after, attempts: d.attempts, first_attempt_us: d.first_attempt_us,
+                        tenant: d.tenant, id: d.id, endpoint_id: d.endpoint_id, url: d.url, status, error, retry_after, attempts: d.attempts, first_attempt_us: d.first_attempt_us,
                     });
                 });
             }

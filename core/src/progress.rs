@@ -409,7 +409,15 @@ impl<'p, 'e> Machine<'p, 'e> {
                         kept.push(p);
                     }
                 }
+                // Escalation adds approvers. On an `all` stage the overdue task
+                // would still block, so there it expires and the escalation
+                // approvers take its place (if escalation found anyone).
+                if !kept.is_empty() && stage.mode == Mode::All {
+                    let idx = self.state.tasks.iter().position(|t| t.id == task.id).unwrap_or_default();
+                    self.set_task(idx, TaskStatus::Expired);
+                }
                 self.add_approvers(sys, task.stage, &kept, "stage.escalated")?;
+                self.advance(sys)?;
                 Ok(None)
             }
             BreachAction::AutoApprove | BreachAction::AutoReject => {

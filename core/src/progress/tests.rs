@@ -517,7 +517,7 @@ fn s17_breach_actions() {
     w.submit(json!({})).unwrap();
     let t = w.task_of("a");
     w.run(|m| m.breach(&t, 0)).unwrap();
-    assert_eq!(w.open(), vec!["a", "dora"]);
+    assert_eq!(w.open(), vec!["a", "dora"], "an any stage keeps the overdue approver and adds the director");
     w.decide("dora", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
     // auto-approve and auto-reject, recorded with the system actor
@@ -540,4 +540,19 @@ fn s18_expiry() {
     assert_eq!(w.state.status, RequestStatus::Expired);
     assert!(w.open().is_empty());
     assert_eq!(w.kinds().last(), Some(&"request.expired"));
+}
+
+#[test]
+fn escalation_on_an_all_stage_replaces_the_overdue_task() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "all", "rules": users(&["a", "b"]),
+        "sla": "8h", "on_breach": {"action": "escalate", "rules": [{"type": "role", "role": "fd"}]}}]}));
+    w.dir.roles.insert("fd".into(), vec!["dora".into()]);
+    w.submit(json!({})).unwrap();
+    w.decide("b", Approve).unwrap();
+    let t = w.task_of("a");
+    w.run(|m| m.breach(&t, 0)).unwrap();
+    assert_eq!(w.open(), vec!["dora"]);
+    assert_eq!(w.state.tasks.iter().find(|x| x.id == t).unwrap().status, TaskStatus::Expired);
+    w.decide("dora", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
 }
