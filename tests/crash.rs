@@ -5,7 +5,7 @@
 //!   cargo test -p awe-e2e --test crash -- --test-threads=1
 //!
 //! The data directory and pg_ctl can be overridden with AWE_PGDATA,
-//! AWE_PG_CTL and AWE_PG_LOG; the defaults are the helper cluster's.
+//! AWE_PG_CTL and AWE_PG_LOG; the defaults are those of `make up`'s cluster.
 //!
 //! Whatever happens, every event must reach the receiver at least once, and a
 //! duplicate must carry the same webhook-id and the identical body.
@@ -293,9 +293,12 @@ fn an_immediate_cluster_restart_loses_no_webhook() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_through(
         |_| {
-            let pgdata = std::env::var("AWE_PGDATA").unwrap_or_else(|_| "/tmp/awe-helper/awe/pgdata".into());
+            let default_data = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/../.awe/pgdata"))
+                .expect("make up's data directory");
+            let pgdata = std::env::var("AWE_PGDATA").unwrap_or_else(|_| default_data.display().to_string());
             let pg_ctl = std::env::var("AWE_PG_CTL").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pg_ctl".into());
-            let log = std::env::var("AWE_PG_LOG").unwrap_or_else(|_| "/tmp/awe-helper/awe/postgres.log".into());
+            let log = std::env::var("AWE_PG_LOG")
+                .unwrap_or_else(|_| default_data.parent().unwrap().join("postgres.log").display().to_string());
             let ok = Command::new("runuser")
                 .args(["-u", "postgres", "--", &pg_ctl, "-D", &pgdata, "-m", "immediate", "-w", "restart", "-l", &log])
                 .stdin(Stdio::null())

@@ -189,9 +189,10 @@ e as (
                   $33::jsonb[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
+-- Deliveries run on the real clock (not a test's shifted awe.now()).
 d as (
     insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2::uuid, e.seq, e.event_id, e.type, $36::uuid, $37, awe._from_us($13), awe._from_us($13)
+    select $1, $2::uuid, e.seq, e.event_id, e.type, $36::uuid, $37, now(), now()
       from e where $36::uuid is not null)
 select 1";
 
@@ -226,9 +227,10 @@ e as (
                   $31::jsonb[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
+-- Deliveries run on the real clock (not a test's shifted awe.now()).
 d as (
     insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2::uuid, e.seq, e.event_id, e.type, $34::uuid, $35, awe._from_us($9), awe._from_us($9)
+    select $1, $2::uuid, e.seq, e.event_id, e.type, $34::uuid, $35, now(), now()
       from e where $34::uuid is not null)
 select 1";
 
