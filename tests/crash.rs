@@ -10,14 +10,12 @@
 //! Whatever happens, every event must reach the receiver at least once, and a
 //! duplicate must carry the same webhook-id and the identical body.
 
+use awe_e2e::receiver::{resp, Receiver};
 use awe_e2e::{database_url, unique};
 use postgres::{Client, NoTls};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const REQUESTS: usize = 500; // × 6 events (submit 3, approve 3) = 3,000 deliveries
@@ -25,70 +23,22 @@ const SUBMITTERS: usize = 4;
 
 // ---- a receiver that accepts everything ------------------------------------------
 
-#[derive(Clone, Default)]
-struct Receiver {
-    port: u16,
-    /// webhook-id → every body received with it.
-    got: Arc<Mutex<HashMap<String, Vec<String>>>>,
-    total: Arc<AtomicUsize>,
+/// Accepts everything, with a little latency so the worker has calls in
+/// flight when it dies.
+fn accepting_receiver() -> Receiver {
+    Receiver::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(2));
+        resp(204)
+    })
 }
 
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let r = Receiver { port: listener.local_addr().unwrap().port(), ..Default::default() };
-        let me = r.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let me = me.clone();
-                std::thread::spawn(move || me.serve(conn));
-            }
-        });
-        r
+/// webhook-id → every body received with it.
+fn bodies_by_id(recv: &Receiver) -> HashMap<String, Vec<String>> {
+    let mut got: HashMap<String, Vec<String>> = HashMap::new();
+    for r in recv.requests() {
+        got.entry(r.id()).or_default().push(r.body);
     }
-
-    fn serve(&self, conn: TcpStream) {
-        let mut w = conn.try_clone().unwrap();
-        let mut r = BufReader::new(conn);
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            let (mut len, mut id) = (0usize, String::new());
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    match k.trim().to_ascii_lowercase().as_str() {
-                        "content-length" => len = v.trim().parse().unwrap(),
-                        "webhook-id" => id = v.trim().to_string(),
-                        _ => {}
-                    }
-                }
-            }
-            let mut body = vec![0; len];
-            if r.read_exact(&mut body).is_err() {
-                return;
-            }
-            // A little latency, so the worker has calls in flight when it dies.
-            std::thread::sleep(Duration::from_millis(2));
-            self.got.lock().unwrap().entry(id).or_default().push(String::from_utf8(body).unwrap());
-            self.total.fetch_add(1, Ordering::SeqCst);
-            if w.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").is_err() {
-                return;
-            }
-        }
-    }
+    got
 }
 
 // ---- connections that survive a crash ---------------------------------------------
@@ -199,7 +149,7 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
     setup.batch_execute(&format!("select awe.create_tenant('{tenant}')")).unwrap();
     let mut c = Conn::new(&tenant);
     wait_worker(&mut c, None);
-    let recv = Receiver::start();
+    let recv = accepting_receiver();
     let url = format!("http://127.0.0.1:{}", recv.port);
     c.one("select awe.register_endpoint($1)::text", &[&url]);
     let key = unique("p");
@@ -220,14 +170,14 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
 
     // Strike once deliveries are flowing and plenty are still queued.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while recv.total.load(Ordering::SeqCst) < 300 {
+    while recv.requests().len() < 300 {
         assert!(Instant::now() < deadline, "deliveries did not start");
         std::thread::sleep(Duration::from_millis(5));
     }
     let queued = pending(&mut c);
     let in_flight = c.count("select count(*)::text from awe.delivery where tenant_id = $1 and status = 'delivering'");
     let before = worker_pid(&mut c).expect("a worker");
-    let received_at_strike = recv.total.load(Ordering::SeqCst);
+    let received_at_strike = recv.requests().len();
     disrupt(&mut c);
     let after = wait_worker(&mut c, Some(&before));
     eprintln!("{what}: struck after {received_at_strike} webhooks with {queued} queued ({in_flight} claimed); worker {before} → {after}");
@@ -251,7 +201,7 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
     assert_eq!(rows, events.len() as i64, "one outbox row per event");
     assert_eq!(delivered, rows, "every delivery ends delivered");
 
-    let got = recv.got.lock().unwrap().clone();
+    let got = bodies_by_id(&recv);
     let missing: Vec<&String> = events.iter().filter(|e| !got.contains_key(*e)).collect();
     assert!(missing.is_empty(), "{} events never reached the receiver, e.g. {:?}", missing.len(), &missing[..missing.len().min(3)]);
     let strangers: Vec<&String> = got.keys().filter(|k| !events.contains(*k)).collect();
@@ -268,7 +218,7 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
     eprintln!(
         "{what}: {} events, {} webhooks received, {duplicates} duplicates, all delivered {:.1} s after the start",
         events.len(),
-        recv.total.load(Ordering::SeqCst),
+        recv.requests().len(),
         started.elapsed().as_secs_f64()
     );
 }

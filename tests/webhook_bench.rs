@@ -6,68 +6,12 @@
 //! process with the same number of concurrent connections.
 //! Usage: cargo run --release -p awe-e2e --example webhook_bench -- [deliveries]
 
+use awe_e2e::receiver::{now_secs, resp, Receiver};
 use awe_e2e::*;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-/// A keep-alive HTTP/1.1 receiver answering 204, counting requests and
-/// recording when each webhook-id arrived.
-fn receiver() -> (u16, Arc<AtomicU64>, Arc<Mutex<Vec<(String, Instant)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicU64::new(0));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (c, s) = (count.clone(), seen.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (c, s) = (c.clone(), s.clone());
-            std::thread::spawn(move || serve(stream, c, s));
-        }
-    });
-    (port, count, seen)
-}
-
-fn serve(stream: TcpStream, count: Arc<AtomicU64>, seen: Arc<Mutex<Vec<(String, Instant)>>>) {
-    let mut out = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut id) = (0usize, String::new());
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap_or(0),
-                    "webhook-id" => id = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        count.fetch_add(1, Ordering::Relaxed);
-        seen.lock().unwrap().push((id, Instant::now()));
-        if out.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").is_err() {
-            return;
-        }
-    }
-}
 
 /// (private, total) resident memory of the worker in kB. Total RSS also
 /// counts the shared buffers it touched; private (RssAnon) is its own.
@@ -81,8 +25,9 @@ fn worker_rss_kb(db: &mut Db) -> (u64, u64) {
 
 fn main() {
     let target: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let (port, count, seen) = receiver();
-    let url = format!("http://127.0.0.1:{port}/hooks");
+    let recv = Receiver::start(|_, _| resp(204));
+    let url = format!("{}/hooks", recv.url());
+    let count = || recv.requests().len() as u64;
 
     // Baseline: this process posting to the same receiver, 16 keep-alive connections.
     let n_base = 20_000u64;
@@ -107,8 +52,7 @@ fn main() {
     }).collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
     let base_rate = n_base as f64 / start.elapsed().as_secs_f64();
-    count.store(0, Ordering::SeqCst);
-    seen.lock().unwrap().clear();
+    let baseline_requests = count();
 
     let mut db = Db::new();
     db.exec(&format!("select awe.register_endpoint('{url}')"));
@@ -131,10 +75,10 @@ fn main() {
     submitters.into_iter().for_each(|t| t.join().unwrap());
     let expected = (requests / 4) * 4 * per_request;
     let deadline = Instant::now() + Duration::from_secs(600);
-    while count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    while count() - baseline_requests < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let got = count.load(Ordering::SeqCst);
+    let got = count() - baseline_requests;
     let rate = got as f64 / start.elapsed().as_secs_f64();
     println!("bench webhook_deliveries_per_second: {rate:.0} deliveries/s (ratio {:.2} vs direct_posts_to_the_same_receiver {base_rate:.0}/s; {got}/{expected} delivered; target >= 1000)", rate / base_rate);
     let (private, total) = worker_rss_kb(&mut db);
@@ -143,17 +87,16 @@ fn main() {
 
     // Latency with an idle queue: one request at a time, commit → receipt of
     // its first webhook (request.created).
-    seen.lock().unwrap().clear();
     let mut lat = Vec::new();
     for i in 0..50 {
         std::thread::sleep(Duration::from_millis(30));
-        let before = seen.lock().unwrap().len();
-        let committed = Instant::now();
+        let before = recv.requests().len();
+        let committed = now_secs();
         db.json("select awe.submit($1, 'doc', $2, '{}', null, $3)::text", &[&key, &format!("lat-{i}"), &url]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some((_, at)) = seen.lock().unwrap().get(before) {
-                lat.push(at.duration_since(committed).as_secs_f64() * 1000.0);
+            if let Some(r) = recv.requests().get(before) {
+                lat.push((r.at - committed) * 1000.0);
                 break;
             }
             if Instant::now() > deadline {

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: each test gets its own tenant on the local
 //! cluster (`make up`), so tests run in parallel without seeing each other.
 
+pub mod receiver;
+
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
