@@ -46,7 +46,9 @@ e2e: up
 crash: up
 	@if [ -f tests/crash.rs ]; then cargo test -p awe-e2e --test crash -- --test-threads=1; fi
 
-test: unit pgtest e2e crash
+# Every layer in order; the local stack is stopped at the end, pass or fail.
+test:
+	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e crash
 
 bench: up
 	@scripts/bench.sh
