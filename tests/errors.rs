@@ -8,10 +8,6 @@ use serde_json::{json, Value};
 
 // ---- helpers ---------------------------------------------------------------
 
-fn rid(r: &Value) -> String {
-    r["request_id"].as_str().expect("request_id").to_string()
-}
-
 /// Asserts the error's code (message prefix) and SQLSTATE.
 #[track_caller]
 fn expect(res: Result<Value, DbError>, code: &str, sqlstate: &str) -> DbError {
@@ -59,15 +55,6 @@ fn refused(db: &mut Db, code: &str, sqlstate: &str, f: impl FnOnce(&mut Db) -> R
 
 fn one_stage(db: &mut Db, who: &[&str]) -> String {
     db.stages(json!([{"name": "s", "mode": "all", "rules": users(who)}]))
-}
-
-fn policy_with(db: &mut Db, extra: Value, stages: Value) -> String {
-    let key = unique("p");
-    let mut def = json!({"key": key, "artifact_type": "doc", "stages": stages});
-    for (k, v) in extra.as_object().unwrap() {
-        def[k] = v.clone();
-    }
-    db.policy(def)
 }
 
 fn submit_sql(db: &mut Db, key: &str, artifact_type: &str, artifact: &str, ctx: &str, requester: &str, callback: &str, idem: &str) -> Result<Value, DbError> {

@@ -7,10 +7,6 @@ use serde_json::{json, Value};
 
 // ---- helpers ---------------------------------------------------------------
 
-fn rid(r: &Value) -> String {
-    r["request_id"].as_str().expect("request_id").to_string()
-}
-
 fn ev(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -27,36 +23,12 @@ fn task_states(db: &mut Db, r: &Value) -> Vec<String> {
     )
 }
 
-/// The full timeline of a request as JSON rows.
-fn timeline(db: &mut Db, r: &Value) -> Vec<Value> {
-    let v = db.json(
-        "select coalesce(json_agg(row_to_json(t) order by t.seq), '[]')::text from awe.timeline($1::text::uuid) t",
-        &[&rid(r)],
-    );
-    v.as_array().unwrap().clone()
-}
-
-/// Events of one type.
-fn events_of(db: &mut Db, r: &Value, kind: &str) -> Vec<Value> {
-    timeline(db, r).into_iter().filter(|e| e["type"] == kind).collect()
-}
-
 /// (stage_index, outcome) of every stage.completed event, in order.
 fn outcomes(db: &mut Db, r: &Value) -> Vec<(i64, String)> {
     events_of(db, r, "stage.completed")
         .iter()
         .map(|e| (e["stage_index"].as_i64().unwrap(), e["data"]["outcome"].as_str().unwrap().to_string()))
         .collect()
-}
-
-/// A fresh policy key with the given extra top-level fields, activated.
-fn policy_with(db: &mut Db, extra: Value, stages: Value) -> String {
-    let key = unique("p");
-    let mut def = json!({"key": key, "artifact_type": "doc", "stages": stages});
-    for (k, v) in extra.as_object().unwrap() {
-        def[k] = v.clone();
-    }
-    db.policy(def)
 }
 
 /// submit with an explicit requester (or none) and artifact type.

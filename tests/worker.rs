@@ -49,10 +49,6 @@ fn random_secret() -> String {
     format!("whsec_{}", B64.encode(bytes))
 }
 
-fn rid(r: &Value) -> String {
-    r["request_id"].as_str().expect("request_id").to_string()
-}
-
 struct Endpoint {
     id: String,
     secret: String,
@@ -119,20 +115,6 @@ fn fast_forward(db: &mut Db, r: &Value) {
         db.tenant,
         rid(r)
     ));
-}
-
-fn timeline(db: &mut Db, r: &Value) -> Vec<Value> {
-    db.json(
-        "select coalesce(json_agg(row_to_json(t) order by t.seq), '[]')::text from awe.timeline($1::text::uuid) t",
-        &[&rid(r)],
-    )
-    .as_array()
-    .unwrap()
-    .clone()
-}
-
-fn events_of(db: &mut Db, r: &Value, kind: &str) -> Vec<Value> {
-    timeline(db, r).into_iter().filter(|e| e["type"] == kind).collect()
 }
 
 /// Waits until the worker has run a whole tick that started after now.

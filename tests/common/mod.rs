@@ -169,6 +169,35 @@ impl Default for Db {
     }
 }
 
+/// The request id of a request summary.
+pub fn rid(r: &Value) -> String {
+    r["request_id"].as_str().expect("request_id").to_string()
+}
+
+/// Every event of a request, oldest first, as JSON rows.
+pub fn timeline(db: &mut Db, r: &Value) -> Vec<Value> {
+    let v = db.json(
+        "select coalesce(json_agg(row_to_json(t) order by t.seq), '[]')::text from awe.timeline($1::text::uuid) t",
+        &[&rid(r)],
+    );
+    v.as_array().unwrap().clone()
+}
+
+/// The events of one type.
+pub fn events_of(db: &mut Db, r: &Value, kind: &str) -> Vec<Value> {
+    timeline(db, r).into_iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// A fresh activated policy with the given extra top-level fields.
+pub fn policy_with(db: &mut Db, extra: Value, stages: Value) -> String {
+    let key = unique("p");
+    let mut def = json!({"key": key, "artifact_type": "doc", "stages": stages});
+    for (k, v) in extra.as_object().unwrap() {
+        def[k] = v.clone();
+    }
+    db.policy(def)
+}
+
 pub fn users(names: &[&str]) -> Value {
     Value::Array(names.iter().map(|n| json!({"type": "user", "user": n})).collect())
 }
