@@ -6,7 +6,7 @@ use crate::fmgr::{bad_input, jsonb, Args};
 use crate::guc;
 use crate::logic::with_logic;
 use crate::store::directory::SpiDirectory;
-use crate::store::request::{apply, lock, new_row, request_of_task, DecisionRecord, NewRequest, RequestRow, Write};
+use crate::store::request::{apply, lock, new_row, DecisionRecord, NewRequest, RequestRow, Target, Write};
 use crate::store::{big, first, json_col, new_uuid, policy, req, col, run, session, t, bytes, Session};
 use awe_core::context_schema;
 use awe_core::model::*;
@@ -63,12 +63,12 @@ fn with_machine<R>(
 pub fn operate<R>(
     c: &SpiClient<'_>,
     s: &Session,
-    request_id: &str,
+    target: Target<'_>,
     decision: Option<DecisionRecord<'_>>,
     f: impl FnOnce(&mut Machine, &RequestRow) -> AweResult<R>,
 ) -> AweResult<(R, RequestRow, std::rc::Rc<Policy>)> {
-    let mut row = lock(c, &s.tenant, request_id)?;
-    let loaded = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?;
+    let mut row = lock(c, &s.tenant, target)?;
+    let loaded = policy::load_pinned(c, &s.tenant, &row.policy_key, row.policy_version, &row.policy_status, &row.policy_xmin)?;
     let before = row.state.context.clone();
     let (out, state, effects) = {
         let row_ref = &row;
@@ -312,10 +312,9 @@ fn decide(a: &Args) -> AweResult<pgrx::JsonB> {
     }
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let request_id = request_of_task(c, &s.tenant, &task_id)?;
         let record = DecisionRecord { task_id: &task_id, comment: comment.as_deref() };
         let actor = s.actor.clone();
-        let ((), row, p) = operate(c, &s, &request_id, Some(record), |m, _| {
+        let ((), row, p) = operate(c, &s, Target::TaskOf(&task_id), Some(record), |m, _| {
             m.decide(&DecisionInput { task_id: &task_id, actor: &actor, decision, comment: comment.as_deref(), attachments: attachments.as_ref() })
         })?;
         let mut out = summary(&row, &p, &row.claims);
@@ -332,7 +331,7 @@ fn request_op(a: &Args, f: impl FnOnce(&mut Machine, &RequestRow, &str) -> AweRe
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let actor = s.actor.clone();
-        let ((), row, p) = operate(c, &s, &request_id, None, |m, row| f(m, row, &actor))?;
+        let ((), row, p) = operate(c, &s, Target::Request(&request_id), None, |m, row| f(m, row, &actor))?;
         Ok(summary(&row, &p, &row.claims))
     })
     .map(jsonb)
@@ -345,8 +344,8 @@ fn resubmit(a: &Args) -> AweResult<pgrx::JsonB> {
     let request_id = a.uuid(0, "request_id")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let mut row = lock(c, &s.tenant, &request_id)?;
-        let loaded = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?;
+        let mut row = lock(c, &s.tenant, Target::Request(&request_id))?;
+        let loaded = policy::load_pinned(c, &s.tenant, &row.policy_key, row.policy_version, &row.policy_status, &row.policy_xmin)?;
         check_context(&loaded.policy, &context)?;
         let actor = s.actor.clone();
         let (_, state, effects) = with_machine(c, &s, &loaded.policy, row.state.clone(), |m| {
@@ -387,9 +386,8 @@ fn claim_or_release(a: &Args, claim: bool) -> AweResult<pgrx::JsonB> {
     let task_id = a.uuid(0, "task_id")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let request_id = request_of_task(c, &s.tenant, &task_id)?;
         let actor = s.actor.clone();
-        let ((), mut row, p) = operate(c, &s, &request_id, None, |m, row| {
+        let ((), mut row, p) = operate(c, &s, Target::TaskOf(&task_id), None, |m, row| {
             let current = row.claims.iter().find(|(id, _)| *id == task_id).map(|(_, who)| who.as_str());
             m.claim(&actor, &task_id, claim, current)
         })?;
@@ -421,9 +419,8 @@ fn reassign(a: &Args) -> AweResult<pgrx::JsonB> {
     check_comment("reason", reason.as_deref())?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let request_id = request_of_task(c, &s.tenant, &task_id)?;
         let actor = s.actor.clone();
-        let (new_id, row, p) = operate(c, &s, &request_id, None, |m, _| m.reassign(&actor, &task_id, &to, reason.as_deref()))?;
+        let (new_id, row, p) = operate(c, &s, Target::TaskOf(&task_id), None, |m, _| m.reassign(&actor, &task_id, &to, reason.as_deref()))?;
         let mut out = summary(&row, &p, &row.claims);
         out["new_task_id"] = json!(new_id);
         Ok(out)

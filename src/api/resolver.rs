@@ -67,7 +67,7 @@ pub fn finish(c: &SpiClient<'_>, job: &ResolverJob, outcome: Result<Vec<String>,
     let still_waiting = |m: &awe_core::progress::Machine| m.state.revision == job.revision && m.state.stages.get(stage) == Some(&StageStatus::Resolving);
     match outcome {
         Ok(principals) => {
-            operate(c, &s, &job.request_id, None, |m, _| {
+            operate(c, &s, crate::store::request::Target::Request(&job.request_id), None, |m, _| {
                 if still_waiting(m) { m.complete_resolution(stage, SYSTEM_ACTOR, &principals) } else { Ok(()) }
             })?;
             run(c, "update awe.resolver_job set status = 'done', lease_until = null
@@ -82,7 +82,7 @@ pub fn finish(c: &SpiClient<'_>, job: &ResolverJob, outcome: Result<Vec<String>,
         }
         Err(error) => {
             let reason = format!("approver resolver {} failed after {} attempts: {error}", job.url, job.attempts);
-            operate(c, &s, &job.request_id, None, |m, _| {
+            operate(c, &s, crate::store::request::Target::Request(&job.request_id), None, |m, _| {
                 if still_waiting(m) { m.terminate(RequestStatus::Failed, "request.failed", SYSTEM_ACTOR, &reason) } else { Ok(()) }
             })?;
             run(c, "update awe.resolver_job set status = 'failed', lease_until = null, last_error = $5

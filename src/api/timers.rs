@@ -44,7 +44,7 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
         };
         let reminders: i32 = req(&due, 1)?;
         let s = Session { tenant: tenant.clone(), actor: SYSTEM_ACTOR.into(), now };
-        let (next, _, _) = operate(c, &s, &request_id, None, |m, _| m.breach(&task_id, reminders as u32))?;
+        let (next, _, _) = operate(c, &s, crate::store::request::Target::Request(&request_id), None, |m, _| m.breach(&task_id, reminders as u32))?;
         run(c, "update awe.task set timer_at = awe._from_us($3), reminders_sent = reminders_sent + case when $3 is null then 0 else 1 end
                  where tenant_id = $1 and task_id = $2::uuid",
             &[t(&tenant), t(&task_id), match next { Some(v) => big(v), None => pgrx::datum::DatumWithOid::null::<i64>() }])?;
@@ -68,7 +68,7 @@ fn expire_request(a: &Args) -> AweResult<bool> {
             return Ok(false);
         }
         let s = Session { tenant, actor: SYSTEM_ACTOR.into(), now };
-        operate(c, &s, &request_id, None, |m, _| m.terminate(RequestStatus::Expired, "request.expired", SYSTEM_ACTOR, "expires_after passed"))?;
+        operate(c, &s, crate::store::request::Target::Request(&request_id), None, |m, _| m.terminate(RequestStatus::Expired, "request.expired", SYSTEM_ACTOR, "expires_after passed"))?;
         Ok(true)
     })
 }

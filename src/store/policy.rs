@@ -24,6 +24,18 @@ pub struct LoadedPolicy {
     pub policy: Rc<Policy>,
 }
 
+/// A version whose status and xmin the caller already read (with the
+/// request row): served from the cache without another query when it can be.
+pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32, status: &str, xmin: &str) -> AweResult<LoadedPolicy> {
+    if status != "draft" {
+        let cache_key = (tenant.to_string(), key.to_string(), version, xmin.to_string());
+        if let Some(p) = CACHE.with(|c| c.borrow().get(&cache_key).cloned()) {
+            return Ok(LoadedPolicy { version, status: status.to_string(), policy: p });
+        }
+    }
+    load(client, tenant, key, Some(version))
+}
+
 /// The given version, or the active one when `version` is `None`.
 pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32>) -> AweResult<LoadedPolicy> {
     let row = match version {

@@ -22,21 +22,48 @@ pub struct RequestRow {
     pub created_by: String,
     pub last_seq: i32,
     pub last_hash: Option<Vec<u8>>,
+    /// The pinned policy version's status and xmin (for the policy cache).
+    pub policy_status: String,
+    pub policy_xmin: String,
     pub state: RequestState,
     /// claimed_by per task id, which the engine does not model.
     pub claims: Vec<(String, String)>,
 }
 
+/// Which request to lock: by id, or the one a task belongs to.
+pub enum Target<'a> {
+    Request(&'a str),
+    TaskOf(&'a str),
+}
+
 /// Locks the request row; every operation that appends events holds this
-/// lock, which is what makes each request advance exactly once.
-pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<RequestRow> {
-    let row = first(client,
-        "select request_id::text, policy_key, policy_version, artifact_type, artifact_id, callback_url, requester,
-                created_by, last_seq, last_hash, status, revision, context::text, stage_status,
-                callback_endpoint_id::text
-           from awe.request where tenant_id = $1 and request_id = $2::uuid for update",
-        &[t(tenant), t(request_id)])?
-        .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {request_id} not found")))?;
+/// lock, which is what makes each request advance exactly once. The same
+/// statement finds the request of a task and returns the pinned policy
+/// version's status and xmin, so a cached policy needs no further query.
+/// (Tasks are read by a separate statement, after the lock is held, so they
+/// include what a concurrent decision committed while we waited.)
+pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResult<RequestRow> {
+    let (sql, id, missing) = match target {
+        Target::Request(id) => (
+            "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
+                    r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
+                    r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
+               from awe.request r
+               join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+              where r.tenant_id = $1 and r.request_id = $2::uuid
+                for update of r",
+            id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
+        Target::TaskOf(task) => (
+            "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
+                    r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
+                    r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
+               from awe.request r
+               join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+              where r.tenant_id = $1 and r.request_id = (select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2::uuid)
+                for update of r",
+            task, AweError::new(Code::TaskNotFound, format!("task {task} not found"))),
+    };
+    let row = first(client, sql, &[t(tenant), t(id)])?.ok_or(missing)?;
     let stage_status: Vec<String> = req(&row, 14)?;
     let mut r = RequestRow {
         id: req(&row, 1)?,
@@ -50,6 +77,8 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
         created_by: req(&row, 8)?,
         last_seq: req(&row, 9)?,
         last_hash: col(&row, 10)?,
+        policy_status: req(&row, 16)?,
+        policy_xmin: req(&row, 17)?,
         state: RequestState {
             id: String::new(),
             status: RequestStatus::parse(&req::<String>(&row, 11)?)?,
@@ -66,7 +95,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
         "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
                 awe._to_us(due_at), claimed_by, decided_by
            from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
-        &[t(tenant), t(request_id)])?;
+        &[t(tenant), t(&r.id)])?;
     for row in tasks {
         let id: String = req(&row, 1)?;
         if let Some(c) = col::<String>(&row, 10)? {
@@ -87,13 +116,6 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
         });
     }
     Ok(r)
-}
-
-/// The request a task belongs to.
-pub fn request_of_task(client: &SpiClient<'_>, tenant: &str, task_id: &str) -> AweResult<String> {
-    let row = first(client, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2::uuid", &[t(tenant), t(task_id)])?
-        .ok_or_else(|| AweError::new(Code::TaskNotFound, format!("task {task_id} not found")))?;
-    req(&row, 1)
 }
 
 /// Extra columns a decision writes on its task.
@@ -338,6 +360,8 @@ pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &
         created_by: actor.to_string(),
         last_seq: 0,
         last_hash: None,
+        policy_status: String::new(),
+        policy_xmin: String::new(),
         state,
         claims: Vec::new(),
     }
