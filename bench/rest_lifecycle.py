@@ -3,18 +3,15 @@ decide, each with its own JWT, from N concurrent clients with keep-alive
 connections. Prints lifecycles per second. Usage:
     rest_lifecycle.py <rest-url> <jwt-secret> <tenant> <clients> <seconds>
 """
-import base64, hashlib, hmac, http.client, json, sys, threading, time, urllib.parse
+import http.client, json, os, sys, threading, time, urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+import jwt  # noqa: E402  (scripts/jwt.py)
 
 url, secret, tenant, clients, seconds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 
-def b64(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
 def token(role, sub):
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"role": role, "sub": sub, "tenant": tenant, "exp": int(time.time()) + 3600}).encode())
-    sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-    return f"{head}.{body}.{sig}"
+    return jwt.token(secret, {"role": role, "sub": sub, "tenant": tenant})
 
 caller, ann, dee = token("awe_caller", "bench-app"), token("awe_approver", "ann"), token("awe_approver", "dee")
 host = urllib.parse.urlparse(url).netloc

@@ -57,7 +57,6 @@ echo "bench inbox_p99_1m_open_tasks_${CLIENTS}_clients: $p99c ms (ratio $(ratio 
 # through REST with a token each, against the same work by direct SQL.
 if [ -n "${AWE_REST_URL:-}" ]; then
   sql_lc=$(tps bench/lifecycle.sql -T "$SECS" -c 8 -j 2)
-  sql_lc=$(grep -oP 'tps = \K[0-9.]+(?= \(without initial)' "$OUT/lifecycle.txt")
   # The REST server connects to database awe; give it the same fixtures there.
   "${PSQL[@]}" -d awe -f bench/setup.sql >/dev/null 2>&1
   read -r rest_lc rest_n rest_err < <(python3 bench/rest_lifecycle.py "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")

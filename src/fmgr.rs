@@ -93,7 +93,7 @@ fn awe_error_in(payload: &(dyn std::any::Any + Send)) -> Option<AweError> {
         return None;
     };
     let (code_text, message) = report.message().split_once(": ")?;
-    let code = Code::ALL.iter().copied().find(|c| c.as_str() == code_text)?;
+    let code = Code::parse(code_text)?;
     let mut e = AweError::new(code, message);
     if let Some(details) = report.detail().and_then(|d| serde_json::from_str::<Value>(d).ok()).and_then(|d| d.get("details").cloned()) {
         e = e.with_details(details);

@@ -14,15 +14,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-fn dev_env(key: &str) -> String {
-    if let Ok(v) = std::env::var(key) {
-        return v;
-    }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.awe/dev.env");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|_| panic!("no {key} and no {path}: run `make up`"));
-    text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} missing in dev.env")).to_string()
-}
-
 fn rest_url() -> String {
     dev_env("AWE_REST_URL")
 }

@@ -17,6 +17,8 @@ macro_rules! catalogue {
             pub fn sqlstate(self) -> &'static str { match self { $( Code::$variant => $sqlstate, )* } }
             pub fn http_status(self) -> u16 { match self { $( Code::$variant => $http, )* } }
             pub fn meaning(self) -> &'static str { match self { $( Code::$variant => $meaning, )* } }
+            /// The code named by its `AWE-…` string.
+            pub fn parse(code: &str) -> Option<Code> { match code { $( $code => Some(Code::$variant), )* _ => None } }
         }
     };
 }
@@ -110,7 +112,9 @@ mod tests {
     #[test]
     fn codes_are_unique_and_sqlstates_map_to_their_http_status() {
         let mut seen = HashSet::new();
+        assert_eq!(Code::parse("AWE-NOPE"), None);
         for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(*c));
             assert!(seen.insert(c.as_str()), "duplicate {}", c.as_str());
             assert!(c.as_str().starts_with("AWE-"));
             let s = c.sqlstate();

@@ -18,7 +18,7 @@ crate::entry!(pg_finfo_awe_task_actions, awe_task_actions, task_actions);
 /// would for the same code.
 fn raise(a: &Args) -> AweResult<()> {
     let code_text = a.text(0).unwrap_or_default();
-    let code = Code::ALL.iter().copied().find(|c| c.as_str() == code_text).unwrap_or(Code::Internal);
+    let code = Code::parse(&code_text).unwrap_or(Code::Internal);
     let mut e = AweError::new(code, a.text(1).unwrap_or_default());
     if let Some(d) = a.json(2, "details")? {
         e = e.with_details(d);

@@ -76,7 +76,7 @@ pub fn operate<R>(
     };
     let context_changed = state.context != before;
     row.state = state;
-    apply(c, s, &mut row, &effects, &Write { new_request: None, context_changed, decision })?;
+    apply(c, s, &mut row, &loaded.policy, &effects, &Write { new_request: None, context_changed, decision })?;
     Ok((out, row, loaded.policy))
 }
 
@@ -185,7 +185,7 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
         let callback = callback_url.as_deref().zip(endpoint.as_deref());
         let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback, &s.actor, state);
         let expires_at = p.expires_after.map(|secs| s.now + secs * 1_000_000);
-        apply(c, &s, &mut row, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
+        apply(c, &s, &mut row, p, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
         Ok(summary(&row, p, &[]))
     })
     .map(jsonb)
@@ -341,24 +341,13 @@ fn resubmit(a: &Args) -> AweResult<pgrx::JsonB> {
     let context = context_arg(a, 1)?;
     let note = a.text(2);
     check_comment("comment", note.as_deref())?;
-    let request_id = a.uuid(0, "request_id")?;
-    Spi::connect_mut(|c| {
-        let s = session(c)?;
-        let mut row = lock(c, &s.tenant, Target::Request(&request_id))?;
-        let loaded = policy::load_pinned(c, &s.tenant, &row.policy_key, row.policy_version, &row.policy_status, &row.policy_xmin)?;
-        check_context(&loaded.policy, &context)?;
-        let actor = s.actor.clone();
-        let (_, state, effects) = with_machine(c, &s, &loaded.policy, row.state.clone(), |m| {
-            if let Some(n) = &note {
-                m.comment(&actor, None, n)?;
-            }
-            m.resubmit(&actor, context)
-        })?;
-        row.state = state;
-        apply(c, &s, &mut row, &effects, &Write { context_changed: true, ..Default::default() })?;
-        Ok(summary(&row, &loaded.policy, &row.claims))
+    request_op(a, |m, _, actor| {
+        check_context(m.policy, &context)?;
+        if let Some(n) = &note {
+            m.comment(actor, None, n)?;
+        }
+        m.resubmit(actor, context)
     })
-    .map(jsonb)
 }
 
 fn withdraw(a: &Args) -> AweResult<pgrx::JsonB> {

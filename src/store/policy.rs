@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<(String, String, i32, String), Rc<Policy>>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<CacheKey, Rc<Policy>>> = RefCell::new(HashMap::new());
 }
 
 /// Limits for definitions already stored: they were checked when saved, and
@@ -24,12 +24,18 @@ pub struct LoadedPolicy {
     pub policy: Rc<Policy>,
 }
 
+type CacheKey = (String, String, i32, String);
+
+fn cached(key: &CacheKey) -> Option<Rc<Policy>> {
+    CACHE.with(|c| c.borrow().get(key).cloned())
+}
+
 /// A version whose status and xmin the caller already read (with the
 /// request row): served from the cache without another query when it can be.
 pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32, status: &str, xmin: &str) -> AweResult<LoadedPolicy> {
     if status != "draft" {
         let cache_key = (tenant.to_string(), key.to_string(), version, xmin.to_string());
-        if let Some(p) = CACHE.with(|c| c.borrow().get(&cache_key).cloned()) {
+        if let Some(p) = cached(&cache_key) {
             return Ok(LoadedPolicy { version, status: status.to_string(), policy: p });
         }
     }
@@ -62,7 +68,7 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     let xmin: String = req(&row, 3)?;
     let cache_key = (tenant.to_string(), key.to_string(), version, xmin);
     if status != "draft" {
-        if let Some(p) = CACHE.with(|c| c.borrow().get(&cache_key).cloned()) {
+        if let Some(p) = cached(&cache_key) {
             return Ok(LoadedPolicy { version, status, policy: p });
         }
     }

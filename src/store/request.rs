@@ -2,7 +2,7 @@
 
 use super::{big, bytes, col, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, run, t, Session};
 use awe_core::model::*;
-use awe_core::policy::RuleKind;
+use awe_core::policy::{Policy, RuleKind};
 use awe_core::timeline::{event_hash, ChainedEvent};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
@@ -43,25 +43,26 @@ pub enum Target<'a> {
 /// (Tasks are read by a separate statement, after the lock is held, so they
 /// include what a concurrent decision committed while we waited.)
 pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResult<RequestRow> {
+    macro_rules! lock_sql {
+        ($which:literal) => {
+            concat!(
+                "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
+                        r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
+                        r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
+                   from awe.request r
+                   join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key
+                                             and pv.version = r.policy_version
+                  where r.tenant_id = $1 and r.request_id = ", $which, "
+                    for update of r")
+        };
+    }
     let (sql, id, missing) = match target {
-        Target::Request(id) => (
-            "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
-                    r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                    r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
-               from awe.request r
-               join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
-              where r.tenant_id = $1 and r.request_id = $2::uuid
-                for update of r",
-            id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
+        Target::Request(id) => (lock_sql!("$2::uuid"), id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
         Target::TaskOf(task) => (
-            "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
-                    r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                    r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
-               from awe.request r
-               join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
-              where r.tenant_id = $1 and r.request_id = (select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2::uuid)
-                for update of r",
-            task, AweError::new(Code::TaskNotFound, format!("task {task} not found"))),
+            lock_sql!("(select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2::uuid)"),
+            task,
+            AweError::new(Code::TaskNotFound, format!("task {task} not found")),
+        ),
     };
     let row = first(client, sql, &[t(tenant), t(id)])?.ok_or(missing)?;
     let stage_status: Vec<String> = req(&row, 14)?;
@@ -128,7 +129,7 @@ pub struct DecisionRecord<'a> {
 /// a new request, else updated with the new chain head), task changes, new
 /// tasks and the events — in one statement of data-modifying CTEs, so a
 /// submit or a decision costs one executor start-up, not four.
-pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, effects: &Effects, w: &Write<'_>) -> AweResult<()> {
+pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: &Policy, effects: &Effects, w: &Write<'_>) -> AweResult<()> {
     let events = chain_events(s, row, &effects.events);
     let stage_status: Vec<String> = row.state.stages.iter().map(|s| s.as_str().to_string()).collect();
     let mut args = match w.new_request {
@@ -162,7 +163,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, effects:
     run(client, sql, &args)?;
     let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
     if !resolving.is_empty() {
-        queue_resolver_jobs(client, s, row, &resolving)?;
+        queue_resolver_jobs(client, s, row, policy, &resolving)?;
     }
     if (has_events && row.endpoint_id.is_some()) || !resolving.is_empty() {
         crate::worker::wake_on_commit();
@@ -171,8 +172,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, effects:
 }
 
 /// One job per stage waiting on its http rule; the worker calls it.
-fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, stages: &[usize]) -> AweResult<()> {
-    let policy = crate::store::policy::load(client, &s.tenant, &row.policy_key, Some(row.policy_version))?.policy;
+fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, policy: &Policy, stages: &[usize]) -> AweResult<()> {
     for &stage in stages {
         let Some(url) = policy.stages[stage].rules.iter().find_map(|r| match &r.source {
             awe_core::policy::RuleSource::Http { url } => Some(url.clone()),

@@ -7,14 +7,20 @@ use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The cluster URL: $DATABASE_URL, else what `make up` wrote to .awe/dev.env.
-pub fn database_url() -> String {
-    if let Ok(u) = std::env::var("DATABASE_URL") {
-        return u;
+/// A setting of the local stack: the environment variable if set, else
+/// what `make up` wrote to .awe/dev.env.
+pub fn dev_env(key: &str) -> String {
+    if let Ok(v) = std::env::var(key) {
+        return v;
     }
-    let env = concat!(env!("CARGO_MANIFEST_DIR"), "/../.awe/dev.env");
-    let text = std::fs::read_to_string(env).unwrap_or_else(|_| panic!("no DATABASE_URL and no {env}: run `make up` first"));
-    text.lines().find_map(|l| l.strip_prefix("DATABASE_URL=")).expect("DATABASE_URL in dev.env").to_string()
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.awe/dev.env");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| panic!("no {key} and no {path}: run `make up` first"));
+    text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} missing in dev.env")).to_string()
+}
+
+/// The cluster URL: $DATABASE_URL, else what `make up` wrote.
+pub fn database_url() -> String {
+    dev_env("DATABASE_URL")
 }
 
 pub fn connect() -> Client {
