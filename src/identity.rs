@@ -63,8 +63,11 @@ pub fn current_tenant(client: &SpiClient<'_>) -> AweResult<String> {
         return wanted.ok_or_else(|| unknown("no tenant chosen: run  set awe.tenant = '<tenant id>'".into()));
     }
     let rows = run(client,
-        "select m.tenant_id from awe.tenant_role m
-          where pg_catalog.pg_has_role(session_user, m.role_name, 'MEMBER') and ($1::text is null or m.tenant_id = $1)
+        // By OID through pg_roles: a mapping to a role that has since been
+        // dropped never matches, instead of making pg_has_role() raise for
+        // every caller.
+        "select m.tenant_id from awe.tenant_role m join pg_catalog.pg_roles r on r.rolname = m.role_name
+          where pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') and ($1::text is null or m.tenant_id = $1)
           order by m.tenant_id",
         &[crate::store::opt_t(wanted.as_deref())])?;
     let found: Vec<String> = rows.map(|r| req::<String>(&r, 1)).collect::<AweResult<_>>()?;
