@@ -17,17 +17,12 @@ do $$ begin
     perform awe.activate_policy('bench.two_stage', 1);
   end if;
 end $$;
-create sequence if not exists bench.decide_seq;
-create table if not exists bench.decide_queue (seq bigint primary key, task_id uuid, assignee text);
--- One decision per call, by the task's assignee, taking tasks in order.
-create or replace function bench.decide_next() returns text language plpgsql as $$
-declare q bench.decide_queue;
-begin
-  -- A scalar subquery: nextval() once, not once per row.
-  select * into q from bench.decide_queue where seq = (select nextval('bench.decide_seq'));
-  perform set_config('awe.actor', q.assignee, true);
-  return awe.decide(q.task_id, 'approve') ->> 'status';
-end $$;
+-- Decide: each client works through its own list of open tasks (client, n),
+-- one decision per transaction, by the task's assignee.
+drop table if exists bench.decide_queue;
+drop function if exists bench.decide_next();
+drop sequence if exists bench.decide_seq;
+create table bench.decide_queue (client int, n int, task_id uuid, assignee text, primary key (client, n));
 -- The lifecycle benchmark: two sequential single-approver stages.
 do $$ begin
   if not exists (select 1 from awe.policy_versions where policy_key = 'bench.lifecycle') then

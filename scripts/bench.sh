@@ -31,12 +31,20 @@ submit=$(tps bench/submit.sql)
 echo "bench submit_two_stage_three_approvers: $submit tps (ratio $(ratio "$submit" "$base") vs baseline_insert_1kb_jsonb)"
 
 # Queue the open first-stage tasks the submit run created, one decision each.
-"${PSQL[@]}" -d $DB -c "set awe.tenant = 'bench';
-  truncate bench.decide_queue; select setval('bench.decide_seq', 1, false);
-  insert into bench.decide_queue select row_number() over (order by created_at, task_id), task_id, assignee
-    from awe.task where tenant_id = 'bench' and status = 'open' and stage_index = 0 and assignee in ('ann', 'bob', 'cyd');" >/dev/null
+# Tasks are dealt round-robin to the clients in the order first, second,
+# third task of every request, so concurrent decisions fall on different
+# requests (decisions on one request serialise on its row lock by design;
+# tests/concurrency.rs covers that case).
+"${PSQL[@]}" -d $DB -c "set awe.tenant = 'bench'; truncate bench.decide_queue;
+  insert into bench.decide_queue
+  select (k - 1) % $CLIENTS, (k - 1) / $CLIENTS + 1, task_id, assignee
+    from (select row_number() over (order by nth, created_at, request_id) k, task_id, assignee
+            from (select task_id, assignee, created_at, request_id,
+                         row_number() over (partition by request_id order by task_id) nth
+                    from awe.task where tenant_id = 'bench' and status = 'open' and stage_index = 0
+                     and assignee in ('ann', 'bob', 'cyd')) t) q;" >/dev/null
 queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_queue")
-decide=$(tps bench/decide.sql -t $((queued / CLIENTS - 1)))
+decide=$(tps bench/decide.sql -t $((queued / CLIENTS - 1)) -D n=0)
 echo "bench decide: $decide tps (ratio $(ratio "$decide" "$base") vs baseline_insert_1kb_jsonb)"
 
 # Inbox: 1,000,000 open tasks over 10,000 principals, 1,000 calls, p99 latency.

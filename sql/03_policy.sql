@@ -25,9 +25,18 @@ create table awe.policy_version (
 create unique index policy_version_one_active on awe.policy_version (tenant_id, policy_key) where status = 'active';
 
 -- Only drafts may change; the definition of an active or archived version is
--- what in-flight requests are pinned to.
+-- what in-flight requests are pinned to. A version that was ever active is
+-- never deleted either: requests reference it (without a foreign key, whose
+-- KEY SHARE lock on this one hot row made every concurrent submit create a
+-- multixact).
 create function awe._policy_version_guard() returns trigger language plpgsql as $$
 begin
+    if tg_op = 'DELETE' then
+        if old.status <> 'draft' then
+            perform awe._raise('AWE-POLICY-NOT-DRAFT', format('%s v%s is %s; only drafts can be deleted', old.policy_key, old.version, old.status));
+        end if;
+        return old;
+    end if;
     if old.status <> 'draft' and new.definition is distinct from old.definition then
         perform awe._raise('AWE-POLICY-NOT-DRAFT', format('%s v%s is %s; only drafts can be edited', old.policy_key, old.version, old.status));
     end if;
@@ -37,7 +46,7 @@ begin
     end if;
     return new;
 end $$;
-create trigger policy_version_guard before update on awe.policy_version
+create trigger policy_version_guard before update or delete on awe.policy_version
     for each row execute function awe._policy_version_guard();
 
 -- Policy functions (Rust: they validate definitions).

@@ -1,4 +1,15 @@
 -- Requests, their tasks and their append-only events.
+
+-- Status columns are domains rather than CHECK constraints: a domain's check
+-- is compiled once per backend (type cache), a table's CHECK is re-read from
+-- its stored text at every statement that writes the table.
+create domain awe.request_status as text collate "C"
+    check (value in ('pending', 'in_review', 'changes_requested', 'approved', 'rejected', 'cancelled', 'expired', 'failed'));
+create domain awe.task_status as text collate "C"
+    check (value in ('open', 'approved', 'rejected', 'abstained', 'changes_requested', 'skipped', 'superseded',
+                     'reassigned', 'cancelled', 'expired'));
+create domain awe.task_kind as text collate "C" check (value in ('approver', 'observer'));
+
 create table awe.request (
     tenant_id      text collate "C" not null,
     request_id     uuid not null,
@@ -11,8 +22,7 @@ create table awe.request (
     callback_url   text,
     -- The registered endpoint the callback URL belongs to (deliveries go there).
     callback_endpoint_id uuid,
-    status         text collate "C" not null check (status in ('pending', 'in_review', 'changes_requested', 'approved',
-                                                   'rejected', 'cancelled', 'expired', 'failed')),
+    status         awe.request_status not null,
     revision       int  not null default 1,
     -- One status per policy stage, by stage index. Kept on the request row
     -- because every operation rewrites that row anyway (sequence, hash).
@@ -24,9 +34,11 @@ create table awe.request (
     expires_at     timestamptz,
     last_seq       int not null default 0,
     last_hash      bytea,
-    primary key (tenant_id, request_id),
-    foreign key (tenant_id, policy_key, policy_version) references awe.policy_version
-);
+    primary key (tenant_id, request_id)
+    -- No foreign key to policy_version: its KEY SHARE lock on the one active
+    -- version made concurrent submits share a multixact. Versions that were
+    -- ever active cannot be deleted (policy_version_guard).
+) with (fillfactor = 80);  -- room for HOT updates: every operation rewrites the row
 create index request_artifact on awe.request (tenant_id, artifact_type, artifact_id);
 create index request_open on awe.request (tenant_id, status, created_at) where status in ('pending', 'in_review', 'changes_requested');
 create index request_expiry on awe.request (expires_at) where expires_at is not null and status in ('pending', 'in_review', 'changes_requested');
@@ -39,10 +51,9 @@ create table awe.task (
     revision       int  not null,
     assignee       text collate "C" not null,
     delegated_from text collate "C",
-    kind           text collate "C" not null check (kind in ('approver', 'observer')),
+    kind           awe.task_kind not null,
     required       boolean not null default false,
-    status         text collate "C" not null check (status in ('open', 'approved', 'rejected', 'abstained', 'changes_requested',
-                                                   'skipped', 'superseded', 'reassigned', 'cancelled', 'expired')),
+    status         awe.task_status not null,
     due_at         timestamptz,
     -- When the worker next looks at this task (SLA breach, reminders).
     timer_at       timestamptz,
@@ -54,8 +65,11 @@ create table awe.task (
     comment        text,
     created_at     timestamptz not null,
     updated_at     timestamptz not null,
-    primary key (tenant_id, task_id),
-    foreign key (tenant_id, request_id) references awe.request on delete cascade
+    primary key (tenant_id, task_id)
+    -- No foreign key to request: tasks are written only by awe, in the same
+    -- statement that inserts or updates their locked request row, and
+    -- requests are never deleted (request_kept). An RI check per task cost a
+    -- query each.
 );
 create index task_request on awe.task (tenant_id, request_id);
 -- The inbox: a principal's open tasks in creation order (keyset pagination).
@@ -87,15 +101,18 @@ create table awe.event (
 );
 comment on table awe.event is 'Append-only audit trail; each request''s events form a SHA-256 hash chain (awe.verify_timeline).';
 
-create function awe._event_is_append_only() returns trigger language plpgsql as $$
+create function awe._audit_is_append_only() returns trigger language plpgsql as $$
 begin
-    perform awe._raise('AWE-FORBIDDEN', format('events are append-only: %s is refused', tg_op));
+    perform awe._raise('AWE-FORBIDDEN', format('awe.%s is part of the audit trail: %s is refused', tg_table_name, tg_op));
     return null;
 end $$;
 create trigger event_no_update before update or delete on awe.event
-    for each row execute function awe._event_is_append_only();
+    for each row execute function awe._audit_is_append_only();
 create trigger event_no_truncate before truncate on awe.event
-    for each statement execute function awe._event_is_append_only();
+    for each statement execute function awe._audit_is_append_only();
+-- Requests are part of the audit trail and own their tasks and events.
+create trigger request_kept before delete on awe.request
+    for each row execute function awe._audit_is_append_only();
 
 create table awe.idempotency_key (
     tenant_id  text collate "C" not null references awe.tenant on delete cascade,

@@ -40,8 +40,8 @@ begin
     -- only the rows returned: the cost stays ~page_size whatever the backlog.
     return query
     select t.task_id, t.request_id, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, t.stage_index,
-           pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind, t.required, t.status, t.assignee,
-           t.delegated_from, t.due_at, t.claimed_by, t.created_at, r.status, r.requester, r.context,
+           pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required, t.status::text,
+           t.assignee, t.delegated_from, t.due_at, t.claimed_by, t.created_at, r.status::text, r.requester, r.context,
            awe._task_actions(t.kind, t.required, t.status, r.status, t.claimed_by, viewer,
                r.revision - 1 < coalesce((pv.definition ->> 'max_revisions')::int, 5),
                coalesce((pv.definition ->> 'forbid_repeat_approvers')::boolean, false) and exists (

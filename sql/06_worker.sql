@@ -26,6 +26,10 @@ create table awe.endpoint_secret (
     foreign key (tenant_id, endpoint_id) references awe.endpoint on delete cascade
 );
 
+-- Domains, not CHECK constraints: see awe.request_status.
+create domain awe.delivery_status as text collate "C" check (value in ('pending', 'delivering', 'delivered', 'dead'));
+create domain awe.job_status as text collate "C" check (value in ('pending', 'running', 'done', 'failed'));
+
 create table awe.delivery (
     tenant_id        text collate "C" not null,
     delivery_id      bigint generated always as identity,
@@ -35,8 +39,7 @@ create table awe.delivery (
     event_type       text collate "C" not null,
     endpoint_id      uuid not null,
     url              text not null,
-    status           text collate "C" not null default 'pending'
-                     check (status in ('pending', 'delivering', 'delivered', 'dead')),
+    status           awe.delivery_status not null default 'pending',
     attempts         int not null default 0,
     next_attempt_at  timestamptz not null,
     lease_until      timestamptz,
@@ -58,7 +61,7 @@ create table awe.resolver_job (
     stage_index     int not null,
     revision        int not null,
     url             text not null,
-    status          text collate "C" not null default 'pending' check (status in ('pending', 'running', 'done', 'failed')),
+    status          awe.job_status not null default 'pending',
     attempts        int not null default 0,
     next_attempt_at timestamptz not null,
     lease_until     timestamptz,

@@ -63,7 +63,12 @@ unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {
             let args = Args { fcinfo };
+            let guc_level = generic_plans();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&args)));
+            // On a Postgres error the (sub)transaction abort pops the level.
+            if let (Some(level), Ok(_)) = (guc_level, &outcome) {
+                pg_sys::AtEOXact_GUC(true, level);
+            }
             match outcome {
                 Ok(Ok(value)) => match value.into_datum() {
                     Some(d) => Ok(d),
@@ -83,6 +88,33 @@ unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args
                 },
             }
         })
+    }
+}
+
+/// Makes the statements this call runs over SPI use their cached generic
+/// plans, as a function's `SET plan_cache_mode` clause would, until the call
+/// returns. Without it the plan cache keeps re-planning the write statement:
+/// a custom plan sees the real length of each array parameter and so always
+/// looks cheaper than the generic one, and planning it cost a third of a
+/// decision. Not in parallel mode, where settings cannot change (the
+/// parallel-safe functions run no SPI).
+unsafe fn generic_plans() -> Option<c_int> {
+    unsafe {
+        if pg_sys::IsInParallelMode() {
+            return None;
+        }
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_generic_plan".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        Some(level)
     }
 }
 

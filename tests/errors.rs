@@ -302,12 +302,17 @@ fn e_forbidden() {
     let key = one_stage(&mut db, &["alice"]);
     let r = db.submit(&key, json!({}));
     let id = rid(&r);
-    // Events are append-only: each attempt runs in a transaction that is
-    // rolled back whatever happens, so a broken trigger cannot do harm.
-    for sql in [
-        format!("update awe.event set actor = 'mallory' where request_id = '{id}'"),
-        format!("delete from awe.event where request_id = '{id}'"),
-        "truncate awe.event".to_string(),
+    // Events are append-only and requests are never deleted (tasks and
+    // events have no foreign key to lean on): each attempt runs in a
+    // transaction that is rolled back whatever happens, so a broken trigger
+    // cannot do harm.
+    for (sql, code, state) in [
+        (format!("update awe.event set actor = 'mallory' where request_id = '{id}'"), "AWE-FORBIDDEN", "PT403"),
+        (format!("delete from awe.event where request_id = '{id}'"), "AWE-FORBIDDEN", "PT403"),
+        ("truncate awe.event".to_string(), "AWE-FORBIDDEN", "PT403"),
+        (format!("delete from awe.request where request_id = '{id}'"), "AWE-FORBIDDEN", "PT403"),
+        // The version the request is pinned to was active: it stays.
+        (format!("delete from awe.policy_version where policy_key = '{key}'"), "AWE-POLICY-NOT-DRAFT", "PT409"),
     ] {
         let before = fingerprint(&mut db);
         let res = {
@@ -317,7 +322,7 @@ fn e_forbidden() {
             res
         };
         let e = res.expect_err(&sql);
-        assert_eq!((e.code(), e.sqlstate.as_str()), ("AWE-FORBIDDEN", "PT403"), "{sql}: {e:?}");
+        assert_eq!((e.code(), e.sqlstate.as_str()), (code, state), "{sql}: {e:?}");
         assert_eq!(fingerprint(&mut db), before);
     }
     // Withdraw by someone who is neither the requester nor the submitting caller.
