@@ -67,7 +67,8 @@ if [ -n "${AWE_REST_URL:-}" ]; then
   sql_lc=$(tps bench/lifecycle.sql -T "$SECS" -c 8 -j 2)
   # The REST server connects to database awe; give it the same fixtures there.
   "${PSQL[@]}" -d awe -f bench/setup.sql >/dev/null 2>&1
-  read -r rest_lc rest_n rest_err < <(python3 bench/rest_lifecycle.py "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")
+  cargo build -q --release -p awe-e2e --example rest_bench
+  read -r rest_lc rest_n rest_err < <(target/release/examples/rest_bench "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")
   echo "bench lifecycle_sql_8_clients: $sql_lc lifecycles/s (ratio $(ratio "$sql_lc" "$base") vs baseline_insert_1kb_jsonb)"
   echo "bench lifecycle_rest_8_clients: $rest_lc lifecycles/s (ratio $(ratio "$rest_lc" "$sql_lc") vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
 fi

@@ -4,15 +4,10 @@
 -- checks the caller's role and then runs with the caller's rights, so
 -- row-level security applies underneath.
 
--- Raises AWE-FORBIDDEN (PT403) unless the current role is one of `roles`.
+-- Raises AWE-FORBIDDEN (PT403) unless the current role is a member of one of
+-- `roles` (or a superuser). Rust: a catalog-cache check, no query.
 create function awe._require_role(variadic roles text[]) returns void
-    language plpgsql stable as $$
-begin
-    if not exists (select 1 from unnest(roles) r where pg_catalog.pg_has_role(current_user, r, 'MEMBER'))
-       and not (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user) then
-        perform awe._raise('AWE-FORBIDDEN', format('role %s may not do this (needs %s)', current_user, array_to_string(roles, ' or ')));
-    end if;
-end $$;
+    language c stable as 'MODULE_PATHNAME', 'awe_require_role';
 
 -- Requests --------------------------------------------------------------
 create function awe_api.submit(policy_key text, artifact_type text, artifact_id text, context jsonb default '{}',

@@ -16,10 +16,18 @@ use pgrx::prelude::*;
 use serde_json::Value;
 use std::ffi::{c_char, c_int, CStr, CString};
 
-/// Declares the C symbols for one SQL function.
+/// Declares the C symbols for one SQL function. `no_spi` marks a function
+/// that runs no SPI statement (identity, JSONLogic, row helpers): it skips
+/// the plan-cache setting, which costs more than such a function's work.
 #[macro_export]
 macro_rules! entry {
+    ($finfo:ident, $symbol:ident, $body:path, no_spi) => {
+        $crate::entry!(@emit $finfo, $symbol, $body, false);
+    };
     ($finfo:ident, $symbol:ident, $body:path) => {
+        $crate::entry!(@emit $finfo, $symbol, $body, true);
+    };
+    (@emit $finfo:ident, $symbol:ident, $body:path, $spi:expr) => {
         #[unsafe(no_mangle)]
         #[doc(hidden)]
         pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
@@ -29,7 +37,7 @@ macro_rules! entry {
         #[unsafe(no_mangle)]
         #[doc(hidden)]
         pub unsafe extern "C-unwind" fn $symbol(fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
-            unsafe { $crate::fmgr::call(fcinfo, $body) }
+            unsafe { $crate::fmgr::call(fcinfo, $body, $spi) }
         }
     };
 }
@@ -51,19 +59,19 @@ struct Raise {
 ///
 /// # Safety
 /// Called only from an `entry!` symbol with the fcinfo Postgres passed.
-pub unsafe fn call<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>) -> pg_sys::Datum {
-    match unsafe { guarded(fcinfo, body) } {
+pub unsafe fn call<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>, spi: bool) -> pg_sys::Datum {
+    match unsafe { guarded(fcinfo, body, spi) } {
         Ok(datum) => datum,
         Err(raise) => unsafe { raise_error(raise) },
     }
 }
 
 #[inline(never)]
-unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>) -> Result<pg_sys::Datum, Raise> {
+unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>, spi: bool) -> Result<pg_sys::Datum, Raise> {
     unsafe {
         pg_sys::panic::pgrx_extern_c_guard(move || {
             let args = Args { fcinfo };
-            let guc_level = generic_plans();
+            let guc_level = if spi { generic_plans() } else { None };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&args)));
             // On a Postgres error the (sub)transaction abort pops the level.
             if let (Some(level), Ok(_)) = (guc_level, &outcome) {
@@ -231,6 +239,15 @@ impl Args {
 
     pub fn opt_uuid(&self, n: usize, name: &str) -> AweResult<Option<String>> {
         if self.is_null(n) { Ok(None) } else { self.uuid(n, name).map(Some) }
+    }
+
+    /// A text[] argument; NULL array and NULL elements count as absent.
+    pub fn text_array(&self, n: usize) -> Vec<String> {
+        if self.is_null(n) {
+            return Vec::new();
+        }
+        let v = unsafe { Vec::<Option<String>>::from_datum(self.datum(n), false) };
+        v.unwrap_or_default().into_iter().flatten().collect()
     }
 
     pub fn bool(&self, n: usize) -> Option<bool> {

@@ -41,10 +41,28 @@ fn via_postgrest() -> bool {
     session_user() == guc_text(&guc::AUTHENTICATOR_ROLE).unwrap_or_else(|| "authenticator".into())
 }
 
+thread_local! {
+    /// The last claims text seen and its parse: PostgREST sets the claims
+    /// once per request, and row-level security asks for the tenant once per
+    /// table a statement touches.
+    static CLAIMS: std::cell::RefCell<(String, Value)> = const { std::cell::RefCell::new((String::new(), Value::Null)) };
+}
+
 /// A claim by dotted path from the verified JWT claims.
 fn claim(path: &str) -> Option<String> {
-    let claims: Value = serde_json::from_str(&setting(c"request.jwt.claims")?).ok()?;
-    let v = path.split('.').try_fold(&claims, |v, k| v.get(k))?;
+    let text = setting(c"request.jwt.claims")?;
+    CLAIMS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != text {
+            let parsed = serde_json::from_str(&text).unwrap_or(Value::Null);
+            *c = (text, parsed);
+        }
+        claim_at(&c.1, path)
+    })
+}
+
+fn claim_at(claims: &Value, path: &str) -> Option<String> {
+    let v = path.split('.').try_fold(claims, |v, k| v.get(k))?;
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -52,16 +70,28 @@ fn claim(path: &str) -> Option<String> {
     }
 }
 
-pub fn current_tenant(client: &SpiClient<'_>) -> AweResult<String> {
-    let unknown = |m: String| AweError::new(Code::TenantUnknown, m);
+fn unknown(m: String) -> AweError {
+    AweError::new(Code::TenantUnknown, m)
+}
+
+/// The tenant when it needs no query (PostgREST, superusers); `None` for a
+/// role whose mapping must be looked up.
+fn tenant_without_query() -> Option<AweResult<String>> {
     if via_postgrest() {
         let path = guc_text(&guc::TENANT_CLAIM).unwrap_or_else(|| "tenant".into());
-        return claim(&path).ok_or_else(|| unknown(format!("the token carries no \"{path}\" claim")));
+        return Some(claim(&path).ok_or_else(|| unknown(format!("the token carries no \"{path}\" claim"))));
+    }
+    if unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) } {
+        return Some(guc_text(&guc::TENANT).ok_or_else(|| unknown("no tenant chosen: run  set awe.tenant = '<tenant id>'".into())));
+    }
+    None
+}
+
+pub fn current_tenant(client: &SpiClient<'_>) -> AweResult<String> {
+    if let Some(t) = tenant_without_query() {
+        return t;
     }
     let wanted = guc_text(&guc::TENANT);
-    if unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) } {
-        return wanted.ok_or_else(|| unknown("no tenant chosen: run  set awe.tenant = '<tenant id>'".into()));
-    }
     let rows = run(client,
         // By OID through pg_roles: a mapping to a role that has since been
         // dropped never matches, instead of making pg_has_role() raise for
@@ -99,12 +129,36 @@ pub fn now_us(client: &SpiClient<'_>) -> AweResult<i64> {
 }
 
 fn current_tenant_sql(_: &crate::fmgr::Args) -> AweResult<String> {
-    pgrx::spi::Spi::connect(current_tenant)
+    tenant_without_query().unwrap_or_else(|| pgrx::spi::Spi::connect(current_tenant))
 }
 
 fn current_actor_sql(_: &crate::fmgr::Args) -> AweResult<String> {
     current_actor()
 }
 
-crate::entry!(pg_finfo_awe_current_tenant, awe_current_tenant, current_tenant_sql);
-crate::entry!(pg_finfo_awe_current_actor, awe_current_actor, current_actor_sql);
+/// `awe._require_role(variadic roles)`: AWE-FORBIDDEN unless the current
+/// role is a member of one of `roles` (or a superuser). Every awe_api
+/// wrapper calls it first, so it is a catalog-cache lookup, not a query.
+fn require_role(a: &crate::fmgr::Args) -> AweResult<()> {
+    let roles: Vec<String> = a.text_array(0);
+    let me = unsafe { pg_sys::GetUserId() };
+    if unsafe { pg_sys::superuser_arg(me) } {
+        return Ok(());
+    }
+    let member = roles.iter().any(|r| {
+        let Ok(c) = CString::new(r.as_str()) else { return false };
+        let oid = unsafe { pg_sys::get_role_oid(c.as_ptr(), true) };
+        oid != pg_sys::InvalidOid && unsafe { pg_sys::is_member_of_role(me, oid) }
+    });
+    if member {
+        return Ok(());
+    }
+    let name = unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(me, false)) }.to_string_lossy().into_owned();
+    Err(AweError::new(Code::Forbidden, format!("role {name} may not do this (needs {})", roles.join(" or "))))
+}
+
+// Called in every statement's row-level security check and by every API
+// wrapper: none runs SPI unless a role's tenant mapping must be read.
+crate::entry!(pg_finfo_awe_current_tenant, awe_current_tenant, current_tenant_sql, no_spi);
+crate::entry!(pg_finfo_awe_current_actor, awe_current_actor, current_actor_sql, no_spi);
+crate::entry!(pg_finfo_awe_require_role, awe_require_role, require_role, no_spi);

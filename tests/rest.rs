@@ -5,12 +5,11 @@
 //! test touches them.
 
 use awe_e2e::*;
+use awe_e2e::http::{hs256, now, request};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
@@ -18,61 +17,15 @@ fn rest_url() -> String {
     dev_env("AWE_REST_URL")
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// An HS256 token signed with `secret` (independent of awe's code).
-fn hs256(secret: &str, mut claims: Value) -> String {
-    if claims.get("exp").is_none() {
-        claims["exp"] = json!(now() + 600);
-    }
-    let head = B64URL.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
-    let body = B64URL.encode(claims.to_string());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{head}.{body}").as_bytes());
-    format!("{head}.{body}.{}", B64URL.encode(mac.finalize().into_bytes()))
-}
-
 fn token(tenant: &str, role: &str, sub: &str) -> String {
     hs256(&dev_env("AWE_JWT_SECRET"), json!({"role": role, "sub": sub, "tenant": tenant}))
 }
 
-/// A minimal HTTP/1.1 client (Connection: close, chunked or sized bodies).
 fn http(base: &str, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
-    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = TcpStream::connect(hostport).expect("REST server reachable");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nAccept: application/json\r\n");
-    if let Some(t) = token {
-        req += &format!("Authorization: Bearer {t}\r\n");
-    }
-    for (k, v) in headers {
-        req += &format!("{k}: {v}\r\n");
-    }
-    let body = body.unwrap_or("");
-    req += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_string() };
-    (status, serde_json::from_str(&payload).unwrap_or(Value::String(payload)))
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut all: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    all.extend_from_slice(headers);
+    request(base, method, path, &all, body.unwrap_or(""))
 }
 
 fn rpc(token: Option<&str>, func: &str, args: Value) -> (u16, Value) {

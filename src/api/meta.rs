@@ -9,10 +9,10 @@ use awe_core::policy::RuleKind;
 use awe_core::{AweError, AweResult, Code};
 use serde_json::{json, Value};
 
-crate::entry!(pg_finfo_awe_raise, awe_raise, raise);
+crate::entry!(pg_finfo_awe_raise, awe_raise, raise, no_spi);
 crate::entry!(pg_finfo_awe_error_catalogue, awe_error_catalogue, error_catalogue);
-crate::entry!(pg_finfo_awe_eval_logic, awe_eval_logic, eval_logic);
-crate::entry!(pg_finfo_awe_task_actions, awe_task_actions, task_actions);
+crate::entry!(pg_finfo_awe_eval_logic, awe_eval_logic, eval_logic, no_spi);
+crate::entry!(pg_finfo_awe_task_actions, awe_task_actions, task_actions, no_spi);
 
 /// `awe._raise(code, message, details)`: SQL code raises exactly what Rust
 /// would for the same code.

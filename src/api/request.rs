@@ -7,7 +7,7 @@ use crate::guc;
 use crate::logic::with_logic;
 use crate::store::directory::SpiDirectory;
 use crate::store::request::{apply, lock, new_row, DecisionRecord, NewRequest, RequestRow, Target, Write};
-use crate::store::{big, first, json_col, new_uuid, policy, req, col, run, session, t, bytes, Session};
+use crate::store::{big, first, json_col, new_uuid, policy, req, col, run, session, t, u, bytes, Session};
 use awe_core::context_schema;
 use awe_core::model::*;
 use awe_core::policy::Policy;
@@ -242,7 +242,7 @@ fn read_request(c: &SpiClient<'_>, s: &Session, request_id: &str) -> AweResult<V
                 r.callback_url, r.stage_status, r.context::text, awe._to_us(r.created_at), awe._to_us(r.decided_at),
                 awe._to_us(r.expires_at), r.created_by
            from awe.request r where r.tenant_id = $1 and r.request_id = $2::uuid",
-        &[t(&s.tenant), t(request_id)])?
+        &[t(&s.tenant), u(request_id)])?
         .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {request_id} not found")))?;
     let key: String = req(&row, 3)?;
     let version: i32 = req(&row, 4)?;
@@ -252,7 +252,7 @@ fn read_request(c: &SpiClient<'_>, s: &Session, request_id: &str) -> AweResult<V
         "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
                 awe._to_us(due_at), claimed_by, decided_by, awe._to_us(decided_at), comment
            from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
-        &[t(&s.tenant), t(request_id)])?;
+        &[t(&s.tenant), u(request_id)])?;
     let mut task_json = Vec::new();
     for k in tasks {
         let stage: i32 = req(&k, 2)?;
@@ -382,7 +382,7 @@ fn claim_or_release(a: &Args, claim: bool) -> AweResult<pgrx::JsonB> {
         })?;
         run(c, "update awe.task set claimed_by = $3, claimed_at = case when $3 is null then null else awe._from_us($4) end
                  where tenant_id = $1 and task_id = $2::uuid",
-            &[t(&s.tenant), t(&task_id), crate::store::opt_t(claim.then_some(actor.as_str())), big(s.now)])?;
+            &[t(&s.tenant), u(&task_id), crate::store::opt_t(claim.then_some(actor.as_str())), big(s.now)])?;
         row.claims.retain(|(id, _)| *id != task_id);
         if claim {
             row.claims.push((task_id.clone(), actor.clone()));
@@ -453,7 +453,7 @@ fn verify_timeline(a: &Args) -> AweResult<pgrx::JsonB> {
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let head = first(c, "select last_seq, last_hash from awe.request where tenant_id = $1 and request_id = $2::uuid",
-            &[t(&s.tenant), t(&id)])?
+            &[t(&s.tenant), u(&id)])?
             .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {id} not found")))?;
         let last_seq: i32 = req(&head, 1)?;
         let last_hash: Option<Vec<u8>> = col(&head, 2)?;
@@ -461,7 +461,7 @@ fn verify_timeline(a: &Args) -> AweResult<pgrx::JsonB> {
             "select seq, event_id::text, type, actor, stage_index, task_id::text, status, data::text, awe._to_us(created_at),
                     prev_hash, hash
                from awe.event where tenant_id = $1 and request_id = $2::uuid order by seq",
-            &[t(&s.tenant), t(&id)])?;
+            &[t(&s.tenant), u(&id)])?;
         let mut events = Vec::new();
         for r in rows {
             events.push((ChainedEvent {

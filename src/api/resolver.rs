@@ -2,7 +2,7 @@
 //! any transaction, then completes the stage (or fails the request).
 
 use super::request::{operate, registered_endpoint};
-use crate::store::{big, i, json_col, req, run, t, Session};
+use crate::store::{big, i, json_col, req, run, t, u, Session};
 use awe_core::model::{RequestStatus, StageStatus, SYSTEM_ACTOR};
 use awe_core::AweResult;
 use pgrx::spi::SpiClient;
@@ -53,7 +53,7 @@ pub fn claim(c: &SpiClient<'_>, limit: i32, lease_secs: i64) -> AweResult<Vec<Re
         if let Ok(endpoint) = registered_endpoint(c, &j.tenant, &j.url) {
             j.secrets = run(c, "select secret from awe.endpoint_secret where tenant_id = $1 and endpoint_id = $2::uuid
                                  and (expires_at is null or expires_at > now()) order by created_at desc",
-                &[t(&j.tenant), t(&endpoint)])?.map(|r| req::<String>(&r, 1)).collect::<AweResult<_>>()?;
+                &[t(&j.tenant), u(&endpoint)])?.map(|r| req::<String>(&r, 1)).collect::<AweResult<_>>()?;
         }
     }
     Ok(jobs)
@@ -61,7 +61,7 @@ pub fn claim(c: &SpiClient<'_>, limit: i32, lease_secs: i64) -> AweResult<Vec<Re
 
 /// Records what the resolver answered (principals) or why it failed.
 pub fn finish(c: &SpiClient<'_>, job: &ResolverJob, outcome: Result<Vec<String>, String>, now: i64) -> AweResult<()> {
-    let key = || vec![t(&job.tenant), t(&job.request_id), i(job.stage_index), i(job.revision)];
+    let key = || vec![t(&job.tenant), u(&job.request_id), i(job.stage_index), i(job.revision)];
     let s = Session { tenant: job.tenant.clone(), actor: SYSTEM_ACTOR.into(), now };
     let stage = job.stage_index as usize;
     let still_waiting = |m: &awe_core::progress::Machine| m.state.revision == job.revision && m.state.stages.get(stage) == Some(&StageStatus::Resolving);

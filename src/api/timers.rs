@@ -6,7 +6,7 @@
 
 use super::request::operate;
 use crate::fmgr::Args;
-use crate::store::{big, first, req, run, t, Session};
+use crate::store::{big, first, req, run, t, u, Session};
 use awe_core::model::{RequestStatus, SYSTEM_ACTOR};
 use awe_core::AweResult;
 use pgrx::prelude::*;
@@ -19,7 +19,7 @@ crate::entry!(pg_finfo_awe_expire_request, awe_expire_request, expire_request);
 /// request is simply handled on the next tick).
 fn try_lock(c: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<bool> {
     Ok(first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2::uuid for update skip locked",
-        &[t(tenant), t(request_id)])?.is_some())
+        &[t(tenant), u(request_id)])?.is_some())
 }
 
 /// Fires one task's SLA timer if it is still due once its request is
@@ -30,7 +30,7 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
     let task_id = a.uuid(1, "task_id")?;
     Spi::connect_mut(|c| {
         let now = crate::identity::now_us(c)?;
-        let Some(row) = first(c, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2::uuid", &[t(&tenant), t(&task_id)])? else {
+        let Some(row) = first(c, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2::uuid", &[t(&tenant), u(&task_id)])? else {
             return Ok(false);
         };
         let request_id: String = req(&row, 1)?;
@@ -39,7 +39,7 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
         }
         let Some(due) = first(c, "select reminders_sent from awe.task where tenant_id = $1 and task_id = $2::uuid
                                      and status = 'open' and timer_at <= awe._from_us($3)",
-            &[t(&tenant), t(&task_id), big(now)])? else {
+            &[t(&tenant), u(&task_id), big(now)])? else {
             return Ok(false);
         };
         let reminders: i32 = req(&due, 1)?;
@@ -47,7 +47,7 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
         let (next, _, _) = operate(c, &s, crate::store::request::Target::Request(&request_id), None, |m, _| m.breach(&task_id, reminders as u32))?;
         run(c, "update awe.task set timer_at = awe._from_us($3), reminders_sent = reminders_sent + case when $3 is null then 0 else 1 end
                  where tenant_id = $1 and task_id = $2::uuid",
-            &[t(&tenant), t(&task_id), match next { Some(v) => big(v), None => pgrx::datum::DatumWithOid::null::<i64>() }])?;
+            &[t(&tenant), u(&task_id), match next { Some(v) => big(v), None => pgrx::datum::DatumWithOid::null::<i64>() }])?;
         Ok(true)
     })
 }
@@ -63,7 +63,7 @@ fn expire_request(a: &Args) -> AweResult<bool> {
         }
         let still = first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2::uuid and expires_at <= awe._from_us($3)
                                 and status in ('pending', 'in_review', 'changes_requested')",
-            &[t(&tenant), t(&request_id), big(now)])?;
+            &[t(&tenant), u(&request_id), big(now)])?;
         if still.is_none() {
             return Ok(false);
         }

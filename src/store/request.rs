@@ -1,6 +1,6 @@
 //! Request rows: lock, load, and write back what the engine decided.
 
-use super::{big, bytes, col, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, run, t, Session};
+use super::{big, bytes, col, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, run, t, u, Session};
 use awe_core::model::*;
 use awe_core::policy::{Policy, RuleKind};
 use awe_core::timeline::{event_hash, ChainedEvent};
@@ -64,7 +64,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResu
             AweError::new(Code::TaskNotFound, format!("task {task} not found")),
         ),
     };
-    let row = first(client, sql, &[t(tenant), t(id)])?.ok_or(missing)?;
+    let row = first(client, sql, &[t(tenant), u(id)])?.ok_or(missing)?;
     let stage_status: Vec<String> = req(&row, 14)?;
     let mut r = RequestRow {
         id: req(&row, 1)?,
@@ -96,7 +96,7 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResu
         "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
                 awe._to_us(due_at), claimed_by, decided_by
            from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
-        &[t(tenant), t(&r.id)])?;
+        &[t(tenant), u(&r.id)])?;
     for row in tasks {
         let id: String = req(&row, 1)?;
         if let Some(c) = col::<String>(&row, 10)? {
@@ -134,7 +134,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
     let stage_status: Vec<String> = row.state.stages.iter().map(|s| s.as_str().to_string()).collect();
     let mut args = match w.new_request {
         Some(n) => vec![
-            t(&s.tenant), t(&row.id), t(&row.policy_key), i(row.policy_version), t(&row.artifact_type),
+            t(&s.tenant), u(&row.id), t(&row.policy_key), i(row.policy_version), t(&row.artifact_type),
             t(&row.artifact_id), jb(row.state.context.clone()), opt_t(row.requester.as_deref()),
             opt_t(row.callback_url.as_deref()), t(row.state.status.as_str()), arr(stage_status), t(&s.actor), big(s.now),
             match n.expires_at { Some(v) => big(v), None => DatumWithOid::null::<i64>() },
@@ -144,7 +144,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
             let decided = |id: &str| w.decision.as_ref().filter(|d| d.task_id == id);
             let ch = &effects.task_changes;
             vec![
-                t(&s.tenant), t(&row.id), t(row.state.status.as_str()), i(row.state.revision),
+                t(&s.tenant), u(&row.id), t(row.state.status.as_str()), i(row.state.revision),
                 opt_jb(w.context_changed.then(|| row.state.context.clone())), arr(stage_status),
                 i(row.last_seq), bytes(row.last_hash.clone()), big(s.now), t(&s.actor),
                 arr(ch.iter().map(|c| c.id.clone()).collect::<Vec<_>>()),
@@ -182,7 +182,7 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
             "insert into awe.resolver_job (tenant_id, request_id, stage_index, revision, url, next_attempt_at, created_at)
              values ($1, $2::uuid, $3, $4, $5, awe._from_us($6), awe._from_us($6))
              on conflict (tenant_id, request_id, stage_index, revision) do nothing",
-            &[t(&s.tenant), t(&row.id), i(stage as i32), i(row.state.revision), t(&url), big(s.now)])?;
+            &[t(&s.tenant), u(&row.id), i(stage as i32), i(row.state.revision), t(&url), big(s.now)])?;
     }
     Ok(())
 }
@@ -230,8 +230,11 @@ c as (
            decided_by = case when x.decided then $10 else k.decided_by end,
            decided_at = case when x.decided then awe._from_us($9) else k.decided_at end,
            comment = case when x.decided then x.comment else k.comment end
-      from unnest($11::text[], $12::text[], $13::boolean[], $14::text[]) as x(task_id, status, decided, comment)
-     where k.tenant_id = $1 and k.task_id = x.task_id::uuid),
+      -- uuid[] before the join: a cast applied to x's column is not
+      -- leakproof, so under row-level security it could not drive the index
+      -- scan and the update read every task of the tenant.
+      from unnest($11::text[]::uuid[], $12::text[], $13::boolean[], $14::text[]) as x(task_id, status, decided, comment)
+     where k.tenant_id = $1 and k.task_id = x.task_id),
 t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                           required, status, due_at, timer_at, created_at, updated_at)
