@@ -7,6 +7,7 @@ pub mod request;
 
 use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData, SpiTupleTable};
 use pgrx::PgOid;
@@ -15,9 +16,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    /// Plans are prepared once per backend; Postgres revalidates them when
-    /// the schema changes.
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Plans are prepared once per backend and role; Postgres revalidates
+    /// them when the schema changes. Per role because a plan made under
+    /// row-level security is re-planned whenever the current role differs
+    /// from the one it was made for, and a REST connection changes role with
+    /// every request (caller, approver, ...).
+    static PLANS: RefCell<HashMap<(&'static str, pg_sys::Oid), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
@@ -26,13 +30,14 @@ pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
 
 /// Runs a cached prepared statement.
 pub fn run<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'_>]) -> AweResult<SpiTupleTable<'c>> {
-    let plan = PLANS.with(|p| p.borrow().get(sql).cloned());
+    let key = (sql, unsafe { pg_sys::GetUserId() });
+    let plan = PLANS.with(|p| p.borrow().get(&key).cloned());
     let plan = match plan {
         Some(p) => p,
         None => {
             let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
             let p = Rc::new(client.prepare_mut(sql, &oids).map_err(spi_err)?.keep());
-            PLANS.with(|m| m.borrow_mut().insert(sql, p.clone()));
+            PLANS.with(|m| m.borrow_mut().insert(key, p.clone()));
             p
         }
     };

@@ -159,7 +159,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
     args.extend(events.into_args());
     args.push(opt_t(row.endpoint_id.as_deref()));
     args.push(opt_t(row.callback_url.as_deref()));
-    let sql = if w.new_request.is_some() { INSERT_REQUEST } else { UPDATE_REQUEST };
+    let sql = write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some());
     run(client, sql, &args)?;
     let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
     if !resolving.is_empty() {
@@ -187,13 +187,38 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
     Ok(())
 }
 
-const INSERT_REQUEST: &str = "
+/// The write statement: the request row first, then task changes, new tasks,
+/// events and deliveries as data-modifying CTEs. Parts a given operation does
+/// not need (no new tasks, no callback) are left out of its statement, since
+/// even an empty INSERT opens its table and every index at executor start.
+/// Parameter numbers are the same in every variant.
+fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
+    static VARIANTS: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let n = (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
+    VARIANTS[n].get_or_init(|| {
+        let (head, t, e, d) = if new_request { INSERT_PARTS } else { UPDATE_PARTS };
+        let mut sql = head.to_string();
+        if tasks {
+            sql += t;
+        }
+        // e always follows a comma; drop it when nothing follows e.
+        sql += if deliveries { e } else { e.trim_end().trim_end_matches(',') };
+        if deliveries {
+            sql += d;
+        }
+        sql + "\nselect 1"
+    })
+}
+
+const INSERT_PARTS: (&str, &str, &str, &str) = (
+r#"
 with r as (
     insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
                              requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
                              created_at, updated_at, expires_at, last_seq, last_hash, decided_at)
     values ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $36::uuid, $10, 1, $11, $12, awe._from_us($13), awe._from_us($13),
-            awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end)),
+            awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end)),"#,
+r#"
 t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                           required, status, due_at, timer_at, created_at, updated_at)
@@ -201,7 +226,8 @@ t as (
            x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($13), awe._from_us($13)
       from unnest($17::text[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[], $23::boolean[],
                   $24::text[], $25::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                   required, status, due_us)),
+                                                   required, status, due_us)),"#,
+r#"
 e as (
     insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
@@ -211,14 +237,15 @@ e as (
                   $33::jsonb[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
--- Deliveries run on the real clock (not a test's shifted awe.now()).
+"#,
+r#"-- Deliveries run on the real clock (not a test's shifted awe.now()).
 d as (
     insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
     select $1, $2::uuid, e.seq, e.event_id, e.type, $36::uuid, $37, now(), now()
-      from e where $36::uuid is not null)
-select 1";
+      from e where $36::uuid is not null)"#);
 
-const UPDATE_REQUEST: &str = "
+const UPDATE_PARTS: (&str, &str, &str, &str) = (
+r#"
 with r as (
     update awe.request set status = $3, revision = $4, context = coalesce($5, context), stage_status = $6,
            last_seq = $7, last_hash = $8, updated_at = awe._from_us($9),
@@ -234,7 +261,8 @@ c as (
       -- leakproof, so under row-level security it could not drive the index
       -- scan and the update read every task of the tenant.
       from unnest($11::text[]::uuid[], $12::text[], $13::boolean[], $14::text[]) as x(task_id, status, decided, comment)
-     where k.tenant_id = $1 and k.task_id = x.task_id),
+     where k.tenant_id = $1 and k.task_id = x.task_id),"#,
+r#"
 t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                           required, status, due_at, timer_at, created_at, updated_at)
@@ -242,7 +270,8 @@ t as (
            x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($9), awe._from_us($9)
       from unnest($15::text[], $16::int[], $17::int[], $18::text[], $19::text[], $20::text[], $21::boolean[],
                   $22::text[], $23::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                   required, status, due_us)),
+                                                   required, status, due_us)),"#,
+r#"
 e as (
     insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
@@ -252,12 +281,12 @@ e as (
                   $31::jsonb[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
--- Deliveries run on the real clock (not a test's shifted awe.now()).
+"#,
+r#"-- Deliveries run on the real clock (not a test's shifted awe.now()).
 d as (
     insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
     select $1, $2::uuid, e.seq, e.event_id, e.type, $34::uuid, $35, now(), now()
-      from e where $34::uuid is not null)
-select 1";
+      from e where $34::uuid is not null)"#);
 
 fn arr<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
     DatumWithOid::from(v)
