@@ -39,7 +39,7 @@ catalogue! {
     TaskNotFound        => ("AWE-TASK-NOT-FOUND", "PT404", 404, "no task with that id in this tenant"),
     NotFound            => ("AWE-NOT-FOUND", "PT404", 404, "the named directory entry, delegation or endpoint does not exist"),
     PolicyExists        => ("AWE-POLICY-EXISTS", "PT409", 409, "a policy with that key already exists"),
-    PolicyNotDraft      => ("AWE-POLICY-NOT-DRAFT", "PT409", 409, "only draft versions can be edited or activated"),
+    PolicyNotDraft      => ("AWE-POLICY-NOT-DRAFT", "PT409", 409, "only draft versions can be edited, activated or deleted"),
     PolicyNotActive     => ("AWE-POLICY-NOT-ACTIVE", "PT409", 409, "the policy has no active version to submit against"),
     RequestState        => ("AWE-REQUEST-STATE", "PT409", 409, "the request's status does not allow this operation"),
     TaskClosed          => ("AWE-TASK-CLOSED", "PT409", 409, "the task is already decided or closed; decisions are final"),
