@@ -241,6 +241,18 @@ impl Args {
         if self.is_null(n) { Ok(None) } else { self.uuid(n, name).map(Some) }
     }
 
+    /// The table a trigger function was fired for.
+    pub fn trigger_relation(&self) -> Option<pg_sys::Oid> {
+        unsafe {
+            let ctx = (*self.fcinfo).context;
+            if ctx.is_null() || (*ctx).type_ != pg_sys::NodeTag::T_TriggerData {
+                return None;
+            }
+            let td = ctx as *mut pg_sys::TriggerData;
+            Some((*(*td).tg_relation).rd_id)
+        }
+    }
+
     /// A text[] argument; NULL array and NULL elements count as absent.
     pub fn text_array(&self, n: usize) -> Vec<String> {
         if self.is_null(n) {

@@ -52,6 +52,32 @@ fn requests_stay_pinned_to_their_version() {
     assert_eq!(db.decide(&r1, "alice", "approve"), "approved");
 }
 
+/// Each backend remembers which version is active; a change made by another
+/// connection, or earlier in the same transaction, or rolled back, must be
+/// seen by the very next submit.
+#[test]
+fn a_backend_sees_every_activation_at_once() {
+    let mut db = Db::new();
+    let mut admin = db.another();
+    let key = unique("p");
+    db.policy(def(&key, "alice"));
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 1); // v1 now remembered by db's backend
+    admin.json("select awe.create_policy_version($1::text::jsonb)::text", &[&def(&key, "bob").to_string()]);
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 1, "a draft changes nothing");
+    admin.json("select awe.activate_policy($1, 2)::text", &[&key]);
+    let r = db.submit(&key, json!({}));
+    assert_eq!((r["policy_version"].as_i64(), db.open(&r)), (Some(2), vec!["bob".to_string()]));
+    admin.json("select awe.deactivate_policy($1)::text", &[&key]);
+    assert_eq!(db.try_submit(&key, json!({}), None).unwrap_err().code(), "AWE-POLICY-NOT-ACTIVE");
+    // Within one transaction: activate, submit, roll back; then the old state.
+    admin.json("select awe.create_policy_version($1::text::jsonb)::text", &[&def(&key, "cyd").to_string()]);
+    db.exec("begin");
+    db.json("select awe.activate_policy($1, 3)::text", &[&key]);
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 3);
+    db.exec("rollback");
+    assert_eq!(db.try_submit(&key, json!({}), None).unwrap_err().code(), "AWE-POLICY-NOT-ACTIVE");
+}
+
 #[test]
 fn two_concurrent_activations_leave_exactly_one_active() {
     for round in 0..10 {

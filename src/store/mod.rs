@@ -37,7 +37,15 @@ pub fn run<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'
         None => {
             let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
             let p = Rc::new(client.prepare_mut(sql, &oids).map_err(spi_err)?.keep());
-            PLANS.with(|m| m.borrow_mut().insert(key, p.clone()));
+            PLANS.with(|m| {
+                let mut m = m.borrow_mut();
+                // Bounded: a database with thousands of login roles calling
+                // awe directly must not grow a backend without limit.
+                if m.len() >= 2048 {
+                    m.clear();
+                }
+                m.insert(key, p.clone());
+            });
             p
         }
     };

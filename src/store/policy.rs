@@ -6,13 +6,41 @@ use crate::logic::with_logic;
 use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::spi::SpiClient;
-use std::cell::RefCell;
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
     static CACHE: RefCell<HashMap<CacheKey, Rc<Policy>>> = RefCell::new(HashMap::new());
+    /// Which version of (tenant, key) is active: version, status, xmin, and
+    /// the generation it was read in. Valid only while the generation has not
+    /// moved: a statement that changes awe.policy_version invalidates the
+    /// table's relcache entry (policy_versions_changed), which every backend
+    /// processes at its next transaction start, or at once in the changing
+    /// transaction itself.
+    static ACTIVE: RefCell<HashMap<(String, String), (i32, String, String, u64)>> = RefCell::new(HashMap::new());
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static POLICY_VERSION_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
+
+/// Relcache invalidation callback (registered in _PG_init). It may run in
+/// the middle of any catalog access, so it only bumps a counter.
+pub unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid || relid == POLICY_VERSION_OID.with(Cell::get) {
+        GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
+    }
+}
+
+/// `awe._policy_versions_changed()`: the statement trigger on
+/// awe.policy_version that makes every backend forget its active versions.
+fn policy_versions_changed(a: &crate::fmgr::Args) -> AweResult<()> {
+    if let Some(rel) = a.trigger_relation() {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
+    }
+    Ok(())
+}
+crate::entry!(pg_finfo_awe_policy_versions_changed, awe_policy_versions_changed, policy_versions_changed, no_spi);
 
 /// Limits for definitions already stored: they were checked when saved, and
 /// a later, lower setting must not make in-flight requests unreadable.
@@ -44,12 +72,23 @@ pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32
 
 /// The given version, or the active one when `version` is `None`.
 pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32>) -> AweResult<LoadedPolicy> {
+    let generation = GENERATION.with(Cell::get);
+    if version.is_none() {
+        let known = ACTIVE.with(|a| a.borrow().get(&(tenant.to_string(), key.to_string())).cloned());
+        if let Some((v, status, xmin, _)) = known.filter(|k| k.3 == generation) {
+            if let Some(p) = cached(&(tenant.to_string(), key.to_string(), v, xmin)) {
+                return Ok(LoadedPolicy { version: v, status, policy: p });
+            }
+        }
+    }
+    let asked_active = version.is_none();
     let row = match version {
         Some(v) => first(client,
             "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3",
             &[t(tenant), t(key), i(v)])?,
         None => first(client,
-            "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and status = 'active'",
+            "select version, status, xmin::text, tableoid from awe.policy_version
+              where tenant_id = $1 and policy_key = $2 and status = 'active'",
             &[t(tenant), t(key)])?,
     };
     let Some(row) = row else {
@@ -66,6 +105,16 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     // xmin changes whenever the row is rewritten, so a recreated policy with
     // the same key and version never hits a stale entry.
     let xmin: String = req(&row, 3)?;
+    if asked_active {
+        POLICY_VERSION_OID.with(|o| o.set(req(&row, 4).unwrap_or(pg_sys::InvalidOid)));
+        ACTIVE.with(|a| {
+            let mut a = a.borrow_mut();
+            if a.len() > 1000 {
+                a.clear();
+            }
+            a.insert((tenant.to_string(), key.to_string()), (version, status.clone(), xmin.clone(), generation));
+        });
+    }
     let cache_key = (tenant.to_string(), key.to_string(), version, xmin);
     if status != "draft" {
         if let Some(p) = cached(&cache_key) {
