@@ -95,17 +95,28 @@ start_rest() {
   PGRST_SERVER_PORT=$REST_PORT PGRST_DB_POOL=20 PGRST_LOG_LEVEL=warn \
     nohup "$POSTRUST" > "$AWE_HOME/postrust.log" 2>&1 &
   echo $! > "$AWE_HOME/postrust.pid"
-  for _ in $(seq 1 100); do
+  # Up to 30 s: it loads its schema cache first, slowly on a busy machine.
+  for _ in $(seq 1 300); do
     curl -s -o /dev/null "http://127.0.0.1:$REST_PORT/" && return 0
+    kill -0 "$(cat "$AWE_HOME/postrust.pid")" 2>/dev/null || break
     sleep 0.1
   done
   echo "awe: the REST server did not start; see $AWE_HOME/postrust.log" >&2
   return 1
 }
 
+# Waits for the old server to exit: a new one started while it still holds
+# the port fails with "address already in use".
 stop_rest() {
   if [ -f "$AWE_HOME/postrust.pid" ]; then
-    kill "$(cat "$AWE_HOME/postrust.pid")" 2>/dev/null || true
+    local pid
+    pid=$(cat "$AWE_HOME/postrust.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$AWE_HOME/postrust.pid"
   fi
 }

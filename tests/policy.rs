@@ -67,8 +67,13 @@ fn a_backend_sees_every_activation_at_once() {
     admin.json("select awe.activate_policy($1, 2)::text", &[&key]);
     let r = db.submit(&key, json!({}));
     assert_eq!((r["policy_version"].as_i64(), db.open(&r)), (Some(2), vec!["bob".to_string()]));
+    // Inside a transaction that had already remembered v2 (READ COMMITTED:
+    // the next submit sees what committed meanwhile).
+    db.exec("begin");
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 2);
     admin.json("select awe.deactivate_policy($1)::text", &[&key]);
     assert_eq!(db.try_submit(&key, json!({}), None).unwrap_err().code(), "AWE-POLICY-NOT-ACTIVE");
+    db.exec("rollback");
     // Within one transaction: activate, submit, roll back; then the old state.
     admin.json("select awe.create_policy_version($1::text::jsonb)::text", &[&def(&key, "cyd").to_string()]);
     db.exec("begin");

@@ -72,6 +72,10 @@ pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32
 
 /// The given version, or the active one when `version` is `None`.
 pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32>) -> AweResult<LoadedPolicy> {
+    // Take in activations other sessions committed since this transaction
+    // began, as a fresh READ COMMITTED query would (nothing to do, and
+    // nearly free, when none arrived).
+    unsafe { pg_sys::AcceptInvalidationMessages() };
     let generation = GENERATION.with(Cell::get);
     if version.is_none() {
         let known = ACTIVE.with(|a| a.borrow().get(&(tenant.to_string(), key.to_string())).cloned());
