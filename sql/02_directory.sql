@@ -162,3 +162,18 @@ select delegation_id, principal_id, delegate_id, starts_at, ends_at, reason, cre
        revoked_at is null and awe.now() >= starts_at and awe.now() < ends_at as active
   from awe.delegation
  where tenant_id = awe.current_tenant();
+
+-- Backends cache role and group members and delegation windows (read at
+-- every stage start); any statement that changes these tables makes every
+-- backend forget them (awe._tables_changed invalidates the table's relcache
+-- entry, transactionally).
+create function awe._tables_changed() returns trigger
+    language c as 'MODULE_PATHNAME', 'awe_tables_changed';
+do $$
+declare t text;
+begin
+    foreach t in array array['principal', 'role_grant', 'group_member', 'delegation'] loop
+        execute format('create trigger %I after insert or update or delete or truncate on awe.%I
+                        for each statement execute function awe._tables_changed()', t || '_changed', t);
+    end loop;
+end $$;

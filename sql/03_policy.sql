@@ -50,10 +50,8 @@ create trigger policy_version_guard before update or delete on awe.policy_versio
     for each row execute function awe._policy_version_guard();
 -- Backends remember which version of a key is active (one query fewer per
 -- submit); any statement that changes versions makes them all forget.
-create function awe._policy_versions_changed() returns trigger
-    language c as 'MODULE_PATHNAME', 'awe_policy_versions_changed';
 create trigger policy_versions_changed after insert or update or delete or truncate on awe.policy_version
-    for each statement execute function awe._policy_versions_changed();
+    for each statement execute function awe._tables_changed();
 
 -- Policy functions (Rust: they validate definitions).
 create function awe.validate_policy(definition jsonb) returns jsonb

@@ -83,6 +83,40 @@ fn a_backend_sees_every_activation_at_once() {
     assert_eq!(db.try_submit(&key, json!({}), None).unwrap_err().code(), "AWE-POLICY-NOT-ACTIVE");
 }
 
+/// Each backend caches role and group members and delegation windows; a
+/// directory change made by another connection, or earlier in the same
+/// transaction, must reach the very next stage start.
+#[test]
+fn a_backend_sees_every_directory_change_at_once() {
+    let mut db = Db::new();
+    let mut admin = db.another();
+    let key = db.stages(json!([{"name": "s", "mode": "any", "rules": [
+        {"type": "role", "role": "ops"}, {"type": "group", "group": "/eng"}]}]));
+    db.exec("select awe.grant_role('ann', 'ops')");
+    let mut open = |db: &mut Db| { let r = db.submit(&key, json!({})); db.open(&r) };
+    assert_eq!(open(&mut db), vec!["ann"]); // now cached by db's backend
+    admin.exec("select awe.grant_role('bob', 'ops')");
+    assert_eq!(open(&mut db), vec!["ann", "bob"]);
+    admin.exec("select awe.revoke_role('ann', 'ops')");
+    assert_eq!(open(&mut db), vec!["bob"]);
+    admin.exec("select awe.add_to_group('eve', '/eng')");
+    assert_eq!(open(&mut db), vec!["bob", "eve"]);
+    admin.exec("select awe.upsert_principal('bob', active => false)");
+    assert_eq!(open(&mut db), vec!["eve"]);
+    admin.exec("select awe.set_delegation('eve', 'dan', now() - interval '1 hour', now() + interval '1 day')");
+    assert_eq!(open(&mut db), vec!["dan"]);
+    // A window that has not started yet needs no invalidation to be ignored.
+    admin.exec("select awe.set_delegation('dan', 'fay', now() + interval '1 day', now() + interval '2 days')");
+    assert_eq!(open(&mut db), vec!["dan"]);
+    // Inside one transaction that already cached the members.
+    db.exec("begin");
+    assert_eq!(open(&mut db), vec!["dan"]);
+    admin.exec("select awe.remove_from_group('eve', '/eng')");
+    // eve left /eng: nobody resolves, so on_empty (block) rejects at once.
+    assert_eq!(db.submit(&key, json!({}))["status"], "rejected");
+    db.exec("rollback");
+}
+
 #[test]
 fn two_concurrent_activations_leave_exactly_one_active() {
     for round in 0..10 {

@@ -24,23 +24,13 @@ thread_local! {
     static POLICY_VERSION_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
 
-/// Relcache invalidation callback (registered in _PG_init). It may run in
-/// the middle of any catalog access, so it only bumps a counter.
-pub unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+/// Relcache callback (store::relcache_changed): only bumps a counter, since
+/// it may run in the middle of any catalog access.
+pub fn relcache_changed(relid: pg_sys::Oid) {
     if relid == pg_sys::InvalidOid || relid == POLICY_VERSION_OID.with(Cell::get) {
         GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
     }
 }
-
-/// `awe._policy_versions_changed()`: the statement trigger on
-/// awe.policy_version that makes every backend forget its active versions.
-fn policy_versions_changed(a: &crate::fmgr::Args) -> AweResult<()> {
-    if let Some(rel) = a.trigger_relation() {
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    }
-    Ok(())
-}
-crate::entry!(pg_finfo_awe_policy_versions_changed, awe_policy_versions_changed, policy_versions_changed, no_spi);
 
 /// Limits for definitions already stored: they were checked when saved, and
 /// a later, lower setting must not make in-flight requests unreadable.
