@@ -90,7 +90,10 @@ create table awe.event (
     stage_index int,
     task_id     uuid,
     status      text collate "C" not null,
-    data        jsonb not null,
+    -- json, not jsonb: written once per event and read rarely, and json
+    -- input only validates the text awe produced instead of rebuilding it
+    -- (awe.timeline returns it as jsonb).
+    data        json not null,
     created_at  timestamptz not null,
     prev_hash   bytea,
     hash        bytea not null,
@@ -163,7 +166,7 @@ create function awe.timeline(request_id uuid)
     returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
                    status text, data jsonb, created_at timestamptz)
     language sql stable as $$
-    select e.seq, e.event_id, e.type, e.actor, e.stage_index, e.data ->> 'stage', e.task_id, e.status, e.data, e.created_at
+    select e.seq, e.event_id, e.type, e.actor, e.stage_index, e.data ->> 'stage', e.task_id, e.status, e.data::jsonb, e.created_at
       from awe.event e
      where e.tenant_id = awe.current_tenant() and e.request_id = timeline.request_id
      order by e.seq

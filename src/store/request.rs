@@ -231,10 +231,10 @@ r#"
 e as (
     insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
-    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data,
+    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
            awe._from_us($13), x.prev_hash, x.hash
       from unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::int[], $31::text[], $32::text[],
-                  $33::jsonb[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
+                  $33::text[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
 "#,
@@ -275,10 +275,10 @@ r#"
 e as (
     insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
-    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data,
+    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
            awe._from_us($9), x.prev_hash, x.hash
       from unnest($24::int[], $25::text[], $26::text[], $27::text[], $28::int[], $29::text[], $30::text[],
-                  $31::jsonb[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
+                  $31::text[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
     returning seq, event_id, type),
 "#,
@@ -326,7 +326,7 @@ struct EventColumns {
     stage_index: Vec<Option<i32>>,
     task_id: Vec<Option<String>>,
     status: Vec<String>,
-    data: Vec<pgrx::JsonB>,
+    data: Vec<String>,
     prev_hash: Vec<Option<Vec<u8>>>,
     hash: Vec<Vec<u8>>,
 }
@@ -358,7 +358,7 @@ fn chain_events(s: &Session, row: &mut RequestRow, events: &[NewEvent]) -> Event
         c.stage_index.push(ce.stage_index);
         c.task_id.push(ce.task_id);
         c.status.push(ce.status);
-        c.data.push(pgrx::JsonB(ce.data));
+        c.data.push(ce.data.to_string());
     }
     c
 }
