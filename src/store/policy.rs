@@ -13,13 +13,14 @@ use std::rc::Rc;
 
 thread_local! {
     static CACHE: RefCell<HashMap<CacheKey, Rc<Policy>>> = RefCell::new(HashMap::new());
-    /// Which version of (tenant, key) is active: version, status, xmin, and
-    /// the generation it was read in. Valid only while the generation has not
+    /// What a lookup of (tenant, key, version) found — the active version
+    /// when `version` is None — as version, status, xmin, and the generation
+    /// it was read in. Valid only while the generation has not
     /// moved: a statement that changes awe.policy_version invalidates the
     /// table's relcache entry (policy_versions_changed), which every backend
     /// processes at its next transaction start, or at once in the changing
     /// transaction itself.
-    static ACTIVE: RefCell<HashMap<(String, String), (i32, String, String, u64)>> = RefCell::new(HashMap::new());
+    static KNOWN: RefCell<HashMap<(String, String, Option<i32>), (i32, String, String, u64)>> = RefCell::new(HashMap::new());
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     static POLICY_VERSION_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
@@ -48,15 +49,9 @@ fn cached(key: &CacheKey) -> Option<Rc<Policy>> {
     CACHE.with(|c| c.borrow().get(key).cloned())
 }
 
-/// A version whose status and xmin the caller already read (with the
-/// request row): served from the cache without another query when it can be.
-pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32, status: &str, xmin: &str) -> AweResult<LoadedPolicy> {
-    if status != "draft" {
-        let cache_key = (tenant.to_string(), key.to_string(), version, xmin.to_string());
-        if let Some(p) = cached(&cache_key) {
-            return Ok(LoadedPolicy { version, status: status.to_string(), policy: p });
-        }
-    }
+/// The version a request is pinned to: served from the caches without a
+/// query while no statement has changed awe.policy_version.
+pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32) -> AweResult<LoadedPolicy> {
     load(client, tenant, key, Some(version))
 }
 
@@ -67,18 +62,19 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     // nearly free, when none arrived).
     unsafe { pg_sys::AcceptInvalidationMessages() };
     let generation = GENERATION.with(Cell::get);
-    if version.is_none() {
-        let known = ACTIVE.with(|a| a.borrow().get(&(tenant.to_string(), key.to_string())).cloned());
-        if let Some((v, status, xmin, _)) = known.filter(|k| k.3 == generation) {
+    let known_key = (tenant.to_string(), key.to_string(), version);
+    let known = KNOWN.with(|a| a.borrow().get(&known_key).cloned());
+    if let Some((v, status, xmin, _)) = known.filter(|k| k.3 == generation) {
+        if status != "draft" {
             if let Some(p) = cached(&(tenant.to_string(), key.to_string(), v, xmin)) {
                 return Ok(LoadedPolicy { version: v, status, policy: p });
             }
         }
     }
-    let asked_active = version.is_none();
     let row = match version {
         Some(v) => first(client,
-            "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3",
+            "select version, status, xmin::text, tableoid from awe.policy_version
+              where tenant_id = $1 and policy_key = $2 and version = $3",
             &[t(tenant), t(key), i(v)])?,
         None => first(client,
             "select version, status, xmin::text, tableoid from awe.policy_version
@@ -99,16 +95,14 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     // xmin changes whenever the row is rewritten, so a recreated policy with
     // the same key and version never hits a stale entry.
     let xmin: String = req(&row, 3)?;
-    if asked_active {
-        POLICY_VERSION_OID.with(|o| o.set(req(&row, 4).unwrap_or(pg_sys::InvalidOid)));
-        ACTIVE.with(|a| {
-            let mut a = a.borrow_mut();
-            if a.len() > 1000 {
-                a.clear();
-            }
-            a.insert((tenant.to_string(), key.to_string()), (version, status.clone(), xmin.clone(), generation));
-        });
-    }
+    POLICY_VERSION_OID.with(|o| o.set(req(&row, 4).unwrap_or(pg_sys::InvalidOid)));
+    KNOWN.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.len() > 1000 {
+            a.clear();
+        }
+        a.insert(known_key, (version, status.clone(), xmin.clone(), generation));
+    });
     let cache_key = (tenant.to_string(), key.to_string(), version, xmin);
     if status != "draft" {
         if let Some(p) = cached(&cache_key) {

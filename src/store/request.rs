@@ -22,9 +22,6 @@ pub struct RequestRow {
     pub created_by: String,
     pub last_seq: i32,
     pub last_hash: Option<Vec<u8>>,
-    /// The pinned policy version's status and xmin (for the policy cache).
-    pub policy_status: String,
-    pub policy_xmin: String,
     pub state: RequestState,
     /// claimed_by per task id, which the engine does not model.
     pub claims: Vec<(String, String)>,
@@ -38,8 +35,7 @@ pub enum Target<'a> {
 
 /// Locks the request row; every operation that appends events holds this
 /// lock, which is what makes each request advance exactly once. The same
-/// statement finds the request of a task and returns the pinned policy
-/// version's status and xmin, so a cached policy needs no further query.
+/// statement finds the request of a task.
 /// (Tasks are read by a separate statement, after the lock is held, so they
 /// include what a concurrent decision committed while we waited.)
 pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResult<RequestRow> {
@@ -48,12 +44,10 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResu
             concat!(
                 "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
                         r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                        r.stage_status, r.callback_endpoint_id::text, pv.status, pv.xmin::text
+                        r.stage_status, r.callback_endpoint_id::text
                    from awe.request r
-                   join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key
-                                             and pv.version = r.policy_version
                   where r.tenant_id = $1 and r.request_id = ", $which, "
-                    for update of r")
+                    for update")
         };
     }
     let (sql, id, missing) = match target {
@@ -78,8 +72,6 @@ pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResu
         created_by: req(&row, 8)?,
         last_seq: req(&row, 9)?,
         last_hash: col(&row, 10)?,
-        policy_status: req(&row, 16)?,
-        policy_xmin: req(&row, 17)?,
         state: RequestState {
             id: String::new(),
             status: RequestStatus::parse(&req::<String>(&row, 11)?)?,
@@ -392,8 +384,6 @@ pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &
         created_by: actor.to_string(),
         last_seq: 0,
         last_hash: None,
-        policy_status: String::new(),
-        policy_xmin: String::new(),
         state,
         claims: Vec::new(),
     }
