@@ -87,10 +87,12 @@ ENV
 }
 
 # postrust-server, the PostgREST-compatible server (TOOLCHAIN.md), in
-# PostgREST compatibility mode in front of schema awe_api.
+# PostgREST compatibility mode in front of schema awe_api. It reaches
+# Postgres over the Unix socket, as PostgREST is advised to when on the same
+# host: it makes five round trips per request.
 start_rest() {
   stop_rest
-  PGRST_COMPAT_MODE=true PGRST_DB_URI="postgres://authenticator@127.0.0.1:$PORT/$DB" PGRST_DB_SCHEMAS=awe_api \
+  PGRST_COMPAT_MODE=true PGRST_DB_URI="postgres://authenticator@localhost:$PORT/$DB?host=/tmp" PGRST_DB_SCHEMAS=awe_api \
   PGRST_DB_ANON_ROLE=awe_anon PGRST_JWT_SECRET="$(cat "$AWE_HOME/jwt-secret")" PGRST_SERVER_HOST=127.0.0.1 \
   PGRST_SERVER_PORT=$REST_PORT PGRST_DB_POOL=20 PGRST_LOG_LEVEL=warn \
     nohup "$POSTRUST" > "$AWE_HOME/postrust.log" 2>&1 &
