@@ -183,62 +183,86 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
 /// events and deliveries as data-modifying CTEs. Parts a given operation does
 /// not need (no new tasks, no callback) are left out of its statement, since
 /// even an empty INSERT opens its table and every index at executor start.
-/// Parameter numbers are the same in every variant.
+/// Parameter numbers are the same in every variant of a head.
 fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
     static VARIANTS: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
     let n = (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
     VARIANTS[n].get_or_init(|| {
-        let (head, t, e, d) = if new_request { INSERT_PARTS } else { UPDATE_PARTS };
-        let mut sql = head.to_string();
+        // Where the shared parts' parameters start after each head.
+        let (head, p) = if new_request {
+            (INSERT_HEAD, Params { now: 13, tasks: 17, events: 26, endpoint: 36 })
+        } else {
+            (UPDATE_HEAD, Params { now: 9, tasks: 15, events: 24, endpoint: 34 })
+        };
+        let mut ctes = vec![head.to_string()];
         if tasks {
-            sql += t;
+            ctes.push(p.tasks_cte());
         }
-        // e always follows a comma; drop it when nothing follows e.
-        sql += if deliveries { e } else { e.trim_end().trim_end_matches(',') };
+        ctes.push(p.events_cte());
         if deliveries {
-            sql += d;
+            ctes.push(p.deliveries_cte());
         }
-        sql + "\nselect 1"
+        format!("with {}\nselect 1", ctes.join(",\n"))
     })
 }
 
-const INSERT_PARTS: (&str, &str, &str, &str) = (
-r#"
-with r as (
+/// Parameter numbers of the parts both heads share: the operation's clock,
+/// the first of the nine task arrays, the first of the ten event arrays, and
+/// the endpoint id (its URL follows).
+struct Params {
+    now: usize,
+    tasks: usize,
+    events: usize,
+    endpoint: usize,
+}
+
+impl Params {
+    fn tasks_cte(&self) -> String {
+        let (now, k) = (self.now, self.tasks);
+        format!("t as (
+    insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
+                          required, status, due_at, timer_at, created_at, updated_at)
+    select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
+           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us(${now}), awe._from_us(${now})
+      from unnest(${}::text[], ${}::int[], ${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::boolean[],
+                  ${}::text[], ${}::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
+                                                   required, status, due_us))",
+            k, k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8)
+    }
+
+    fn events_cte(&self) -> String {
+        let (now, e) = (self.now, self.events);
+        format!("e as (
+    insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
+                           created_at, prev_hash, hash)
+    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
+           awe._from_us(${now}), x.prev_hash, x.hash
+      from unnest(${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::int[], ${}::text[], ${}::text[],
+                  ${}::text[], ${}::bytea[], ${}::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
+                                                                status, data, prev_hash, hash)
+    returning seq, event_id, type)",
+            e, e + 1, e + 2, e + 3, e + 4, e + 5, e + 6, e + 7, e + 8, e + 9)
+    }
+
+    /// Only in the statement of a request with a callback endpoint.
+    /// Deliveries run on the real clock (not a test's shifted awe.now()).
+    fn deliveries_cte(&self) -> String {
+        let (ep, url) = (self.endpoint, self.endpoint + 1);
+        format!("d as (
+    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
+    select $1, $2::uuid, e.seq, e.event_id, e.type, ${ep}::uuid, ${url}, now(), now()
+      from e)")
+    }
+}
+
+const INSERT_HEAD: &str = "r as (
     insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
                              requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
                              created_at, updated_at, expires_at, last_seq, last_hash, decided_at)
     values ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $36::uuid, $10, 1, $11, $12, awe._from_us($13), awe._from_us($13),
-            awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end)),"#,
-r#"
-t as (
-    insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, timer_at, created_at, updated_at)
-    select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($13), awe._from_us($13)
-      from unnest($17::text[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[], $23::boolean[],
-                  $24::text[], $25::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                   required, status, due_us)),"#,
-r#"
-e as (
-    insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
-                           created_at, prev_hash, hash)
-    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
-           awe._from_us($13), x.prev_hash, x.hash
-      from unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::int[], $31::text[], $32::text[],
-                  $33::text[], $34::bytea[], $35::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash)
-    returning seq, event_id, type),
-"#,
-r#"-- Deliveries run on the real clock (not a test's shifted awe.now()).
-d as (
-    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2::uuid, e.seq, e.event_id, e.type, $36::uuid, $37, now(), now()
-      from e where $36::uuid is not null)"#);
+            awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end))";
 
-const UPDATE_PARTS: (&str, &str, &str, &str) = (
-r#"
-with r as (
+const UPDATE_HEAD: &str = "r as (
     update awe.request set status = $3, revision = $4, context = coalesce($5, context), stage_status = $6,
            last_seq = $7, last_hash = $8, updated_at = awe._from_us($9),
            decided_at = case when $3 in ('approved', 'rejected', 'cancelled', 'expired', 'failed')
@@ -253,32 +277,7 @@ c as (
       -- leakproof, so under row-level security it could not drive the index
       -- scan and the update read every task of the tenant.
       from unnest($11::text[]::uuid[], $12::text[], $13::boolean[], $14::text[]) as x(task_id, status, decided, comment)
-     where k.tenant_id = $1 and k.task_id = x.task_id),"#,
-r#"
-t as (
-    insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, timer_at, created_at, updated_at)
-    select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us($9), awe._from_us($9)
-      from unnest($15::text[], $16::int[], $17::int[], $18::text[], $19::text[], $20::text[], $21::boolean[],
-                  $22::text[], $23::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                   required, status, due_us)),"#,
-r#"
-e as (
-    insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
-                           created_at, prev_hash, hash)
-    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
-           awe._from_us($9), x.prev_hash, x.hash
-      from unnest($24::int[], $25::text[], $26::text[], $27::text[], $28::int[], $29::text[], $30::text[],
-                  $31::text[], $32::bytea[], $33::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash)
-    returning seq, event_id, type),
-"#,
-r#"-- Deliveries run on the real clock (not a test's shifted awe.now()).
-d as (
-    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2::uuid, e.seq, e.event_id, e.type, $34::uuid, $35, now(), now()
-      from e where $34::uuid is not null)"#);
+     where k.tenant_id = $1 and k.task_id = x.task_id)";
 
 fn arr<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
     DatumWithOid::from(v)
