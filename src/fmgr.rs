@@ -207,11 +207,16 @@ impl Args {
         unsafe { pgrx::fcinfo::pg_getarg_datum_raw(self.fcinfo, n) }
     }
 
-    pub fn text(&self, n: usize) -> Option<String> {
+    /// Argument `n` as `T`, or `None` when it is NULL or absent.
+    fn get<T: FromDatum>(&self, n: usize) -> Option<T> {
         if self.is_null(n) {
             return None;
         }
-        unsafe { String::from_datum(self.datum(n), false) }
+        unsafe { T::from_datum(self.datum(n), false) }
+    }
+
+    pub fn text(&self, n: usize) -> Option<String> {
+        self.get(n)
     }
 
     /// A text argument that must be present and non-empty.
@@ -223,17 +228,11 @@ impl Args {
     }
 
     pub fn int(&self, n: usize) -> Option<i32> {
-        if self.is_null(n) {
-            return None;
-        }
-        unsafe { i32::from_datum(self.datum(n), false) }
+        self.get(n)
     }
 
     pub fn uuid(&self, n: usize, name: &str) -> AweResult<String> {
-        if self.is_null(n) {
-            return Err(bad_input(format!("{name} is required")));
-        }
-        let u = unsafe { pgrx::datum::Uuid::from_datum(self.datum(n), false) }.ok_or_else(|| bad_input(format!("{name} is required")))?;
+        let u = self.get::<pgrx::datum::Uuid>(n).ok_or_else(|| bad_input(format!("{name} is required")))?;
         Ok(uuid_string(u.as_bytes()))
     }
 
@@ -255,18 +254,11 @@ impl Args {
 
     /// A text[] argument; NULL array and NULL elements count as absent.
     pub fn text_array(&self, n: usize) -> Vec<String> {
-        if self.is_null(n) {
-            return Vec::new();
-        }
-        let v = unsafe { Vec::<Option<String>>::from_datum(self.datum(n), false) };
-        v.unwrap_or_default().into_iter().flatten().collect()
+        self.get::<Vec<Option<String>>>(n).unwrap_or_default().into_iter().flatten().collect()
     }
 
     pub fn bool(&self, n: usize) -> Option<bool> {
-        if self.is_null(n) {
-            return None;
-        }
-        unsafe { bool::from_datum(self.datum(n), false) }
+        self.get(n)
     }
 
     /// A jsonb argument as serde JSON, with a clear error (not a panic) for
