@@ -29,7 +29,7 @@ extension_sql_file!("../sql/08_api.sql", name = "api", requires = ["security"]);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::define();
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(store::relcache_changed), pg_sys::Datum::from(0)) };
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(store::watch::relcache_changed), pg_sys::Datum::from(0)) };
     // The worker, its postmaster-only settings and its shared memory exist
     // only when awe is preloaded (TOOLCHAIN.md: defining them later kills
     // the connection).

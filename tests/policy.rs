@@ -81,6 +81,15 @@ fn a_backend_sees_every_activation_at_once() {
     assert_eq!(db.submit(&key, json!({}))["policy_version"], 3);
     db.exec("rollback");
     assert_eq!(db.try_submit(&key, json!({}), None).unwrap_err().code(), "AWE-POLICY-NOT-ACTIVE");
+    // A REPEATABLE READ transaction reads its older snapshot: what it saw
+    // must not be remembered for the transactions after it.
+    admin.json("select awe.activate_policy($1, 3)::text", &[&key]);
+    admin.json("select awe.create_policy_version($1::text::jsonb)::text", &[&def(&key, "dan").to_string()]);
+    db.exec("begin isolation level repeatable read; select 1");
+    admin.json("select awe.activate_policy($1, 4)::text", &[&key]);
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 3);
+    db.exec("commit");
+    assert_eq!(db.submit(&key, json!({}))["policy_version"], 4);
 }
 
 /// Each backend caches role and group members and delegation windows; a

@@ -68,7 +68,7 @@ pub fn operate<R>(
     f: impl FnOnce(&mut Machine, &RequestRow) -> AweResult<R>,
 ) -> AweResult<(R, RequestRow, std::rc::Rc<Policy>)> {
     let mut row = lock(c, &s.tenant, target)?;
-    let loaded = policy::load_pinned(c, &s.tenant, &row.policy_key, row.policy_version)?;
+    let loaded = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?;
     let before = row.state.context.clone();
     let (out, state, effects) = {
         let row_ref = &row;

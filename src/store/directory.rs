@@ -2,20 +2,18 @@
 //! per-backend cache.
 //!
 //! Role and group members and delegation windows are read at every stage
-//! start. Backends remember them until a statement changes a directory table:
-//! a statement trigger (awe._tables_changed) invalidates that table's relcache
-//! entry, every backend's callback bumps `GENERATION`, and entries from an
-//! older generation are not used. Delegations are cached as windows and
-//! filtered by the operation's clock here, so one that starts or ends later
-//! needs no invalidation.
+//! start. Backends remember them until a statement changes a directory table
+//! (store::watch). Delegations are cached as windows and filtered by the
+//! operation's clock here, so one that starts or ends later needs no
+//! invalidation.
 
+use super::watch::{self, Watched};
 use super::{req, run, t};
 use awe_core::resolve::Directory;
 use awe_core::AweResult;
 use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// A delegation window: delegate, starts, ends, created (Unix µs).
@@ -31,37 +29,18 @@ struct Cache {
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
-    /// The directory tables' oids, learnt from the first query; forgotten on
-    /// any invalidation of one of them (a recreated extension has new ones).
-    static OIDS: RefCell<Vec<pg_sys::Oid>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Relcache callback (store::relcache_changed): only bumps counters, since it
-/// may run in the middle of any catalog access.
-pub fn relcache_changed(relid: pg_sys::Oid) {
-    let ours = relid == pg_sys::InvalidOid || OIDS.with(|o| o.try_borrow().map(|o| o.contains(&relid)).unwrap_or(true));
-    if ours {
-        GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
-        // Re-learnt before the next use: a dropped and recreated table has a
-        // new oid.
-        OIDS.with(|o| {
-            if let Ok(mut o) = o.try_borrow_mut() {
-                o.clear();
-            }
-        });
-    }
 }
 
 /// Runs `load` unless the current generation already has the answer.
 fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    client: &SpiClient<'_>,
     map: fn(&mut Cache) -> &mut HashMap<K, V>,
     key: K,
     load: impl FnOnce() -> AweResult<V>,
 ) -> AweResult<V> {
-    // Take in directory changes committed since this transaction began.
-    unsafe { pg_sys::AcceptInvalidationMessages() };
-    let generation = GENERATION.with(Cell::get);
+    let Some(generation) = watch::generation(client, Watched::Directory)? else {
+        return load();
+    };
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.generation != generation {
@@ -87,19 +66,6 @@ fn cached<K: std::hash::Hash + Eq, V: Clone>(
     Ok(v)
 }
 
-fn learn_oids(client: &SpiClient<'_>) -> AweResult<()> {
-    if OIDS.with(|o| !o.borrow().is_empty()) {
-        return Ok(());
-    }
-    let rows = run(client,
-        "select c.oid from pg_catalog.pg_class c
-          where c.oid in ('awe.principal'::regclass, 'awe.role_grant'::regclass, 'awe.group_member'::regclass,
-                          'awe.delegation'::regclass)", &[])?;
-    let oids = rows.map(|r| req::<pg_sys::Oid>(&r, 1)).collect::<AweResult<Vec<_>>>()?;
-    OIDS.with(|o| *o.borrow_mut() = oids);
-    Ok(())
-}
-
 pub struct SpiDirectory<'a, 'c> {
     pub client: &'a SpiClient<'c>,
     pub tenant: &'a str,
@@ -112,19 +78,17 @@ fn names(rows: pgrx::spi::SpiTupleTable<'_>) -> AweResult<Vec<String>> {
 
 impl Directory for SpiDirectory<'_, '_> {
     fn role_members(&mut self, role: &str) -> AweResult<Vec<String>> {
-        learn_oids(self.client)?;
         let (c, tenant) = (self.client, self.tenant);
-        cached(|k| &mut k.roles, (tenant.to_string(), role.to_string()), || names(run(c,
+        cached(c, |k| &mut k.roles, (tenant.to_string(), role.to_string()), || names(run(c,
             "select g.principal_id from awe.role_grant g join awe.principal p using (tenant_id, principal_id)
               where g.tenant_id = $1 and g.role = $2 and p.active order by g.principal_id",
             &[t(tenant), t(role)])?))
     }
 
     fn group_members(&mut self, group: &str, include_subgroups: bool) -> AweResult<Vec<String>> {
-        learn_oids(self.client)?;
         let (c, tenant) = (self.client, self.tenant);
         // '/' < '0' in the C collation, so [group/, group0) is every sub-group.
-        cached(|k| &mut k.groups, (tenant.to_string(), group.to_string(), include_subgroups), || names(run(c,
+        cached(c, |k| &mut k.groups, (tenant.to_string(), group.to_string(), include_subgroups), || names(run(c,
             "select distinct m.principal_id from awe.group_member m join awe.principal p using (tenant_id, principal_id)
               where m.tenant_id = $1 and p.active
                 and (m.group_path = $2 or $3 and m.group_path >= $2 || '/' and m.group_path < $2 || '0')
@@ -135,11 +99,10 @@ impl Directory for SpiDirectory<'_, '_> {
     /// For each principal, the most recently created delegation whose window
     /// contains the operation's clock.
     fn delegates(&mut self, principals: &[String]) -> AweResult<Vec<(String, String)>> {
-        learn_oids(self.client)?;
         let (c, tenant, now) = (self.client, self.tenant, self.now);
         let mut out = Vec::new();
         for p in principals {
-            let windows = cached(|k| &mut k.delegations, (tenant.to_string(), p.clone()), || {
+            let windows = cached(c, |k| &mut k.delegations, (tenant.to_string(), p.clone()), || {
                 run(c,
                     "select delegate_id, awe._to_us(starts_at), awe._to_us(ends_at), awe._to_us(created_at)
                        from awe.delegation

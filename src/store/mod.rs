@@ -4,6 +4,7 @@
 pub mod directory;
 pub mod policy;
 pub mod request;
+pub mod watch;
 
 use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
@@ -23,25 +24,6 @@ thread_local! {
     /// every request (caller, approver, ...).
     static PLANS: RefCell<HashMap<(&'static str, pg_sys::Oid), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
-
-/// Relcache invalidation callback (registered in _PG_init): the per-backend
-/// caches of policy versions and of the directory forget what a changed
-/// table held.
-pub unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    policy::relcache_changed(relid);
-    directory::relcache_changed(relid);
-}
-
-/// `awe._tables_changed()`: a statement trigger on the tables behind the
-/// caches. Invalidating the table's relcache entry reaches every backend,
-/// transactionally: at commit for others, at once for this transaction.
-fn tables_changed(a: &crate::fmgr::Args) -> AweResult<()> {
-    if let Some(rel) = a.trigger_relation() {
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    }
-    Ok(())
-}
-crate::entry!(pg_finfo_awe_tables_changed, awe_tables_changed, tables_changed, no_spi);
 
 pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
     AweError::new(Code::Internal, format!("SPI: {e}"))

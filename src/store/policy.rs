@@ -6,31 +6,17 @@ use crate::logic::with_logic;
 use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::spi::SpiClient;
-use pgrx::pg_sys;
-use std::cell::{Cell, RefCell};
+use super::watch::{self, Watched};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
     static CACHE: RefCell<HashMap<CacheKey, Rc<Policy>>> = RefCell::new(HashMap::new());
     /// What a lookup of (tenant, key, version) found — the active version
-    /// when `version` is None — as version, status, xmin, and the generation
-    /// it was read in. Valid only while the generation has not
-    /// moved: a statement that changes awe.policy_version invalidates the
-    /// table's relcache entry (policy_versions_changed), which every backend
-    /// processes at its next transaction start, or at once in the changing
-    /// transaction itself.
+    /// when `version` is None — as version, status, xmin, and the
+    /// generation of awe.policy_version it was read in (store::watch).
     static KNOWN: RefCell<HashMap<(String, String, Option<i32>), (i32, String, String, u64)>> = RefCell::new(HashMap::new());
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
-    static POLICY_VERSION_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-}
-
-/// Relcache callback (store::relcache_changed): only bumps a counter, since
-/// it may run in the middle of any catalog access.
-pub fn relcache_changed(relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid == POLICY_VERSION_OID.with(Cell::get) {
-        GENERATION.with(|g| g.set(g.get().wrapping_add(1)));
-    }
 }
 
 /// Limits for definitions already stored: they were checked when saved, and
@@ -49,22 +35,12 @@ fn cached(key: &CacheKey) -> Option<Rc<Policy>> {
     CACHE.with(|c| c.borrow().get(key).cloned())
 }
 
-/// The version a request is pinned to: served from the caches without a
-/// query while no statement has changed awe.policy_version.
-pub fn load_pinned(client: &SpiClient<'_>, tenant: &str, key: &str, version: i32) -> AweResult<LoadedPolicy> {
-    load(client, tenant, key, Some(version))
-}
-
 /// The given version, or the active one when `version` is `None`.
 pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32>) -> AweResult<LoadedPolicy> {
-    // Take in activations other sessions committed since this transaction
-    // began, as a fresh READ COMMITTED query would (nothing to do, and
-    // nearly free, when none arrived).
-    unsafe { pg_sys::AcceptInvalidationMessages() };
-    let generation = GENERATION.with(Cell::get);
+    let generation = watch::generation(client, Watched::PolicyVersions)?;
     let known_key = (tenant.to_string(), key.to_string(), version);
-    let known = KNOWN.with(|a| a.borrow().get(&known_key).cloned());
-    if let Some((v, status, xmin, _)) = known.filter(|k| k.3 == generation) {
+    let known = generation.and_then(|g| KNOWN.with(|a| a.borrow().get(&known_key).cloned()).filter(|k| k.3 == g));
+    if let Some((v, status, xmin, _)) = known {
         if status != "draft" {
             if let Some(p) = cached(&(tenant.to_string(), key.to_string(), v, xmin)) {
                 return Ok(LoadedPolicy { version: v, status, policy: p });
@@ -73,12 +49,10 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     }
     let row = match version {
         Some(v) => first(client,
-            "select version, status, xmin::text, tableoid from awe.policy_version
-              where tenant_id = $1 and policy_key = $2 and version = $3",
+            "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3",
             &[t(tenant), t(key), i(v)])?,
         None => first(client,
-            "select version, status, xmin::text, tableoid from awe.policy_version
-              where tenant_id = $1 and policy_key = $2 and status = 'active'",
+            "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and status = 'active'",
             &[t(tenant), t(key)])?,
     };
     let Some(row) = row else {
@@ -95,14 +69,15 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     // xmin changes whenever the row is rewritten, so a recreated policy with
     // the same key and version never hits a stale entry.
     let xmin: String = req(&row, 3)?;
-    POLICY_VERSION_OID.with(|o| o.set(req(&row, 4).unwrap_or(pg_sys::InvalidOid)));
-    KNOWN.with(|a| {
-        let mut a = a.borrow_mut();
-        if a.len() > 1000 {
-            a.clear();
-        }
-        a.insert(known_key, (version, status.clone(), xmin.clone(), generation));
-    });
+    if let Some(g) = generation {
+        KNOWN.with(|a| {
+            let mut a = a.borrow_mut();
+            if a.len() > 1000 {
+                a.clear();
+            }
+            a.insert(known_key, (version, status.clone(), xmin.clone(), g));
+        });
+    }
     let cache_key = (tenant.to_string(), key.to_string(), version, xmin);
     if status != "draft" {
         if let Some(p) = cached(&cache_key) {

@@ -1,0 +1,90 @@
+//! Per-backend caches of table contents, kept right by relcache
+//! invalidation: one mechanism for the policy and the directory caches.
+//!
+//! A statement trigger on a watched table (`awe._tables_changed()`)
+//! invalidates the table's relcache entry. Postgres delivers that to every
+//! backend when the change commits, and at once inside the changing
+//! transaction; the callback bumps the table group's generation, and cache
+//! entries from an older generation are not used.
+
+use super::{req, run};
+use awe_core::AweResult;
+use pgrx::pg_sys;
+use pgrx::spi::SpiClient;
+use std::cell::{Cell, RefCell};
+
+/// The groups of tables a cache depends on.
+#[derive(Clone, Copy)]
+pub enum Watched {
+    PolicyVersions = 0,
+    Directory = 1,
+}
+
+const TABLES: [(&str, Watched); 5] = [
+    ("awe.policy_version", Watched::PolicyVersions),
+    ("awe.principal", Watched::Directory),
+    ("awe.role_grant", Watched::Directory),
+    ("awe.group_member", Watched::Directory),
+    ("awe.delegation", Watched::Directory),
+];
+
+const GROUPS: usize = 2;
+
+thread_local! {
+    static GENERATIONS: [Cell<u64>; GROUPS] = const { [Cell::new(0), Cell::new(0)] };
+    /// The watched tables' oids (index into TABLES order), learnt by query;
+    /// forgotten whenever one is invalidated, since a dropped and recreated
+    /// table has a new oid.
+    static OIDS: RefCell<Vec<pg_sys::Oid>> = const { RefCell::new(Vec::new()) };
+}
+
+fn bump(group: usize) {
+    GENERATIONS.with(|g| g[group].set(g[group].get().wrapping_add(1)));
+}
+
+/// Relcache invalidation callback (registered in _PG_init). It may run in
+/// the middle of any catalog access, so it only bumps counters. While the
+/// oids are unknown (being re-learnt), any invalidation counts for all.
+pub unsafe extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let known = OIDS.with(|o| o.try_borrow().ok().filter(|o| !o.is_empty()).map(|o| o.iter().position(|&x| x == relid)));
+    match (relid == pg_sys::InvalidOid, known) {
+        (false, Some(None)) => return, // a table nobody caches
+        (false, Some(Some(i))) => bump(TABLES[i].1 as usize),
+        _ => (0..GROUPS).for_each(bump), // everything, or the oids are unknown
+    }
+    OIDS.with(|o| {
+        if let Ok(mut o) = o.try_borrow_mut() {
+            o.clear();
+        }
+    });
+}
+
+/// The generation a cache entry for `group` must carry to be used, or `None`
+/// when caches must be bypassed: a REPEATABLE READ or SERIALIZABLE
+/// transaction reads from an older snapshot than the invalidations already
+/// taken in, so what it reads may not be stored and a newer entry may not be
+/// used. Takes in pending invalidations first, so a READ COMMITTED caller
+/// sees what a fresh query would (nearly free when none arrived).
+pub fn generation(client: &SpiClient<'_>, group: Watched) -> AweResult<Option<u64>> {
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Ok(None);
+    }
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    if OIDS.with(|o| o.borrow().is_empty()) {
+        let rows = run(client,
+            "select to_regclass(t)::oid from unnest($1::text[]) with ordinality as n(t, i) order by i",
+            &[pgrx::datum::DatumWithOid::from(TABLES.iter().map(|t| t.0.to_string()).collect::<Vec<_>>())])?;
+        let oids = rows.map(|r| req::<pg_sys::Oid>(&r, 1)).collect::<AweResult<Vec<_>>>()?;
+        OIDS.with(|o| *o.borrow_mut() = oids);
+    }
+    Ok(Some(GENERATIONS.with(|g| g[group as usize].get())))
+}
+
+/// `awe._tables_changed()`: the statement trigger on the watched tables.
+fn tables_changed(a: &crate::fmgr::Args) -> AweResult<()> {
+    if let Some(rel) = a.trigger_relation() {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
+    }
+    Ok(())
+}
+crate::entry!(pg_finfo_awe_tables_changed, awe_tables_changed, tables_changed, no_spi);
