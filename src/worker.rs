@@ -1,10 +1,16 @@
 //! The background worker: all of awe's asynchronous work, never inside a
-//! user's transaction. Each tick it
-//!   1. runs due timers (awe.run_due_timers, the same path tests use);
-//!   2. claims due webhook deliveries (FOR UPDATE SKIP LOCKED, with a lease),
-//!      commits the claim, sends them over HTTP concurrently outside any
-//!      transaction, then records the results in a new transaction;
-//!   3. does the same for http approver-resolver jobs.
+//! user's transaction.
+//!   1. Each round (a commit woke it, or the poll interval passed) it beats
+//!      its heartbeat and runs due timers (awe.run_due_timers, the same path
+//!      tests use).
+//!   2. It claims due webhook deliveries and http approver-resolver jobs (FOR
+//!      UPDATE SKIP LOCKED, with a lease) only as many as it has free HTTP
+//!      threads, commits the claim, and hands them to the threads, which call
+//!      out with no transaction open.
+//!   3. Each finished call rings a bell; the loop records the results and
+//!      claims the next work in one transaction. Calls are never waited for
+//!      as a batch, so a slow endpoint holds only its own threads (at most
+//!      awe.worker_endpoint_concurrency of them).
 //! A crash anywhere loses nothing: an unrecorded claim's lease expires and
 //! the delivery is sent again with the same webhook-id.
 //!
@@ -22,8 +28,12 @@ use pgrx::{pg_shmem_init, PgAtomic};
 use std::cell::Cell;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Address of the worker's latch (0 when no worker is running).
 static WORKER_LATCH: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"awe_worker_latch") };
@@ -33,6 +43,7 @@ pub static POLL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 pub static BATCH: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static ENDPOINT_CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(8);
 
 /// Postmaster-time setup: called from `_PG_init` only while preloading.
 pub fn register() {
@@ -40,10 +51,13 @@ pub fn register() {
         &DATABASE, GucContext::Postmaster, GucFlags::default());
     GucRegistry::define_int_guc(c"awe.worker_poll_interval", c"Milliseconds the worker sleeps when idle.", c"Commits wake it sooner.",
         &POLL_MS, 10, 60_000, GucContext::Sighup, GucFlags::UNIT_MS);
-    GucRegistry::define_int_guc(c"awe.worker_batch_size", c"Deliveries claimed per batch.", c"",
+    GucRegistry::define_int_guc(c"awe.worker_batch_size", c"Most deliveries claimed in one transaction.", c"The worker also holds at most 4 claimed calls per HTTP thread.",
         &BATCH, 1, 10_000, GucContext::Sighup, GucFlags::default());
-    GucRegistry::define_int_guc(c"awe.worker_concurrency", c"Concurrent HTTP calls of the worker.", c"",
+    GucRegistry::define_int_guc(c"awe.worker_concurrency", c"HTTP threads of the worker (webhooks and resolver calls).", c"",
         &CONCURRENCY, 1, 256, GucContext::Sighup, GucFlags::default());
+    GucRegistry::define_int_guc(c"awe.worker_endpoint_concurrency", c"Concurrent HTTP calls to one endpoint.",
+        c"At most awe.worker_concurrency; keeps threads free for other endpoints when one is slow.",
+        &ENDPOINT_CONCURRENCY, 1, 256, GucContext::Sighup, GucFlags::default());
     GucRegistry::define_int_guc(c"awe.webhook_timeout", c"Timeout of one webhook or resolver call.", c"",
         &TIMEOUT_MS, 100, 300_000, GucContext::Sighup, GucFlags::UNIT_MS);
     pg_shmem_init!(WORKER_LATCH = AtomicU64::new(0));
@@ -110,57 +124,138 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     WORKER_LATCH.get().store(unsafe { pg_sys::MyLatch } as u64, Ordering::Release);
     log!("awe worker started in database {db}");
-    let mut more = false;
-    let mut http = Http::new();
+    let mut pool = Pool::new();
+    let mut last_round: Option<Instant> = None;
+    let mut last_claim: Option<Instant> = None;
+    // Whether there may be due work the last claim did not take.
+    let mut more = true;
     loop {
-        let wait = if more { Duration::ZERO } else { Duration::from_millis(POLL_MS.get() as u64) };
-        if !BackgroundWorker::wait_latch(Some(wait)) {
+        let poll = Duration::from_millis(POLL_MS.get() as u64);
+        let mut wait = last_round.map_or(Duration::ZERO, |at| poll.saturating_sub(at.elapsed()));
+        if more && pool.room() > 0 {
+            wait = wait.min(claim_in(&pool, last_claim));
+        }
+        if let Some(r) = pool.record_in() {
+            wait = wait.min(r);
+        }
+        let woke = wait_for(&pool, wait);
+        if BackgroundWorker::sigterm_received() || woke & pg_sys::WL_POSTMASTER_DEATH as i32 != 0 {
+            // Record what has finished, so it is not sent again after the
+            // restart; calls still running are, when their lease runs out.
+            pool.collect();
+            if pool.record_in().is_some() && woke & pg_sys::WL_POSTMASTER_DEATH as i32 == 0 {
+                exchange(&mut pool, false);
+            }
             break;
         }
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-            http = Http::new();
+            pool.restart();
         }
-        more = tick(&http);
+        pool.collect();
+        pool.start();
+        // A commit queued work (its latch), or the poll interval passed.
+        more |= woke & pg_sys::WL_LATCH_SET as i32 != 0;
+        let round = last_round.is_none_or(|at| at.elapsed() >= poll);
+        if round {
+            last_round = Some(Instant::now());
+            more = true;
+            if !housekeeping() {
+                continue;
+            }
+        }
+        let claim = more && pool.room() > 0 && claim_in(&pool, last_claim).is_zero();
+        if claim || pool.record_in() == Some(Duration::ZERO) {
+            let full = exchange(&mut pool, claim);
+            if claim {
+                last_claim = Some(Instant::now());
+                more = full;
+            }
+            pool.start();
+        }
     }
     WORKER_LATCH.get().store(0, Ordering::Release);
     log!("awe worker stopped");
 }
 
-/// One round of work; `true` when there is probably more to do right away.
-fn tick(http: &Http) -> bool {
+/// How long until the next claim: at once when no claimed work is waiting for
+/// a thread (threads would go idle), else after RECORD_AFTER since the last
+/// one, so that a busy queue is topped up in a few larger claims.
+fn claim_in(pool: &Pool, last_claim: Option<Instant>) -> Duration {
+    if pool.waiting() == 0 {
+        return Duration::ZERO;
+    }
+    last_claim.map_or(Duration::ZERO, |at| RECORD_AFTER.saturating_sub(at.elapsed()))
+}
+
+/// Sleeps until a commit sets the latch, an HTTP thread rings the pool's
+/// bell, or `timeout` passes. Returns the WL_* events that happened.
+fn wait_for(pool: &Pool, timeout: Duration) -> i32 {
+    let events = pg_sys::WL_LATCH_SET | pg_sys::WL_SOCKET_READABLE | pg_sys::WL_TIMEOUT | pg_sys::WL_POSTMASTER_DEATH;
+    let woke = unsafe {
+        pg_sys::WaitLatchOrSocket(pg_sys::MyLatch, events as i32, pool.bell_fd(), timeout.as_millis() as std::ffi::c_long, pg_sys::PG_WAIT_EXTENSION)
+    };
+    unsafe { pg_sys::ResetLatch(pg_sys::MyLatch) };
+    pg_sys::check_for_interrupts!();
+    woke
+}
+
+/// Heartbeat and due timers; `false` while the extension is not created yet
+/// in awe.database (the worker then waits for it quietly).
+fn housekeeping() -> bool {
     let ready = BackgroundWorker::transaction(|| {
-        // The extension (at a version with the worker's tables) may not be
-        // created yet in awe.database; wait for it quietly.
         Spi::get_one::<bool>("select to_regclass('awe.worker_heartbeat') is not null").ok().flatten().unwrap_or(false)
     });
-    if !ready {
-        return false;
+    if ready {
+        BackgroundWorker::transaction(|| {
+            Spi::run("insert into awe.worker_heartbeat (id, pid, started_at, beat_at) values (1, pg_backend_pid(), now(), now())
+                      on conflict (id) do update set beat_at = now(),
+                          started_at = case when awe.worker_heartbeat.pid = excluded.pid then awe.worker_heartbeat.started_at else now() end,
+                          pid = excluded.pid")
+                .expect("heartbeat");
+            Spi::run("select awe.run_due_timers(200)").expect("timers");
+        });
     }
-    BackgroundWorker::transaction(|| {
-        Spi::run("insert into awe.worker_heartbeat (id, pid, started_at, beat_at) values (1, pg_backend_pid(), now(), now())
-                  on conflict (id) do update set beat_at = now(),
-                      started_at = case when awe.worker_heartbeat.pid = excluded.pid then awe.worker_heartbeat.started_at else now() end,
-                      pid = excluded.pid")
-            .expect("heartbeat");
-        Spi::run("select awe.run_due_timers(200)").expect("timers");
+    ready
+}
+
+/// Records finished calls and (when `claim`) claims as much new work as the
+/// pool has room for, in one transaction; resolver answers are completed
+/// each in its own. Returns whether the claim was cut short (by the room or
+/// an endpoint's limit), so that there is probably more due right now.
+fn exchange(pool: &mut Pool, claim: bool) -> bool {
+    let mut sent = Vec::new();
+    for d in pool.take_finished() {
+        match d {
+            Done::Delivered(s) => sent.push(s),
+            Done::Resolved(job, outcome, at) => BackgroundWorker::transaction(|| {
+                Spi::connect_mut(|c| resolver::finish(c, &job, outcome, at)).unwrap_or_else(|e| panic!("{e}"))
+            }),
+        }
+    }
+    let want = if claim { pool.room().min(BATCH.get().max(1) as usize) } else { 0 };
+    let (held, limit) = (pool.held(), pool.lane_limit() as i32);
+    let (deliveries, jobs) = BackgroundWorker::transaction(|| {
+        Spi::connect_mut(|c| -> AweResult<_> {
+            if !sent.is_empty() {
+                record_deliveries(c, &sent)?;
+            }
+            if want == 0 {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            let deliveries = claim_deliveries(c, want as i32, limit, &held)?;
+            let left = want - deliveries.len();
+            let jobs = if left > 0 { resolver::claim(c, left.min(20) as i32, lease_secs())? } else { Vec::new() };
+            Ok((deliveries, jobs))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     });
-    let batch = BATCH.get();
-    let claimed = BackgroundWorker::transaction(|| Spi::connect_mut(|c| claim_deliveries(c, batch)).unwrap_or_else(|e| panic!("{e}")));
-    let n = claimed.len();
-    if n > 0 {
-        let results = http.send_all(claimed);
-        BackgroundWorker::transaction(|| Spi::connect_mut(|c| record_deliveries(c, &results)).unwrap_or_else(|e| panic!("{e}")));
+    let full = want > 0 && deliveries.len() + jobs.len() >= want;
+    for job in deliveries.into_iter().map(Job::Deliver).chain(jobs.into_iter().map(Job::Resolve)) {
+        pool.add(job.lane(), job);
     }
-    let jobs = BackgroundWorker::transaction(|| {
-        Spi::connect_mut(|c| resolver::claim(c, 20, lease_secs())).unwrap_or_else(|e| panic!("{e}"))
-    });
-    for job in &jobs {
-        let outcome = http.resolve(job);
-        let now = unix_us();
-        BackgroundWorker::transaction(|| Spi::connect_mut(|c| resolver::finish(c, job, outcome.clone(), now)).unwrap_or_else(|e| panic!("{e}")));
-    }
-    n as i32 >= batch
+    // A lane the claim filled to its limit probably has more due as well.
+    full || (want > 0 && pool.lanes.values().any(|l| l.waiting.len() + l.running >= pool.lane_limit()))
 }
 
 fn lease_secs() -> i64 {
@@ -197,13 +292,35 @@ struct Sent {
     first_attempt_us: i64,
 }
 
-fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32) -> AweResult<Vec<Delivery>> {
+/// Claims up to `limit` due deliveries, at most `cap` in flight per endpoint
+/// counting those already in flight (`busy`), so that one slow endpoint can
+/// take only part of the threads. Saturated endpoints are left out of the
+/// candidates, so their backlog cannot crowd out other endpoints' deliveries.
+fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32, cap: i32, busy: &[(pgrx::Uuid, i32)]) -> AweResult<Vec<Delivery>> {
     let rows = run(c,
-        "with due as (
+        "with busy as (
+             select * from unnest($4::uuid[], $5::int[]) as b(endpoint_id, n)),
+         cand as (
+             (select d.tenant_id, d.delivery_id, d.endpoint_id, d.next_attempt_at as at from awe.delivery d
+               where d.status = 'pending' and d.next_attempt_at <= now()
+                 and not exists (select 1 from busy b where b.endpoint_id = d.endpoint_id and b.n >= $3)
+               order by d.next_attempt_at limit $1 * 4)
+             union all
+             (select d.tenant_id, d.delivery_id, d.endpoint_id, d.lease_until from awe.delivery d
+               where d.status = 'delivering' and d.lease_until < now()
+                 and not exists (select 1 from busy b where b.endpoint_id = d.endpoint_id and b.n >= $3)
+               order by d.lease_until limit $1 * 4)),
+         ranked as (
+             select x.*, row_number() over (partition by x.endpoint_id order by x.at, x.delivery_id)
+                         + coalesce((select b.n from busy b where b.endpoint_id = x.endpoint_id), 0) as slot
+               from cand x
+               join awe.endpoint ep on ep.tenant_id = x.tenant_id and ep.endpoint_id = x.endpoint_id and ep.enabled),
+         due as (
              select d.tenant_id, d.delivery_id from awe.delivery d
-               join awe.endpoint ep on ep.tenant_id = d.tenant_id and ep.endpoint_id = d.endpoint_id and ep.enabled
-              where (d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'delivering' and d.lease_until < now())
-              order by d.next_attempt_at limit $1
+               join ranked x on x.tenant_id = d.tenant_id and x.delivery_id = d.delivery_id
+              where x.slot <= $3
+                and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'delivering' and d.lease_until < now()))
+              order by x.at limit $1
                 for update of d skip locked),
          claimed as (
              update awe.delivery d set status = 'delivering', lease_until = now() + make_interval(secs => $2),
@@ -219,7 +336,9 @@ fn claim_deliveries(c: &pgrx::spi::SpiClient<'_>, limit: i32) -> AweResult<Vec<D
            from claimed c
            join awe.event e on e.tenant_id = c.tenant_id and e.request_id = c.request_id and e.seq = c.seq
            join awe.request r on r.tenant_id = c.tenant_id and r.request_id = c.request_id",
-        &[pgrx::datum::DatumWithOid::from(limit), big(lease_secs())])?;
+        &[pgrx::datum::DatumWithOid::from(limit), big(lease_secs()), pgrx::datum::DatumWithOid::from(cap),
+          arr(busy.iter().map(|(e, _)| *e).collect::<Vec<_>>()),
+          arr(busy.iter().map(|(_, n)| *n).collect::<Vec<i32>>())])?;
     let mut out = Vec::new();
     for r in rows {
         let tenant: String = req(&r, 1)?;
@@ -288,10 +407,221 @@ fn arr<T: IntoDatum>(v: Vec<T>) -> pgrx::datum::DatumWithOid<'static> {
     pgrx::datum::DatumWithOid::from(v)
 }
 
+/// Work for the HTTP threads, and what comes back.
+enum Job {
+    Deliver(Delivery),
+    Resolve(ResolverJob),
+}
+
+enum Done {
+    Delivered(Sent),
+    /// The job, the resolver's answer, and when it came (Unix µs).
+    Resolved(ResolverJob, Result<Vec<String>, String>, i64),
+}
+
+/// Claimed calls are held in flight per endpoint (a lane): at most this many
+/// per thread allowed on the endpoint wait to start. Bounded so that the last
+/// one starts well before its lease (awe.webhook_timeout + 60 s) runs out,
+/// even when every call ahead of it times out.
+const QUEUED_PER_THREAD: usize = 4;
+/// Finished calls are recorded once this many are waiting, or the oldest has
+/// waited this long: one commit for many results.
+const RECORD_AFTER: Duration = Duration::from_millis(20);
+
+/// `awe.worker_concurrency` HTTP threads and the work claimed for them. The
+/// threads never touch Postgres: jobs go out on one channel, results come
+/// back on another, and a byte on a socket pair (the bell) wakes the main
+/// loop, which waits on that socket and its latch together.
+///
+/// Claimed work waits in a lane per endpoint; a lane runs at most
+/// awe.worker_endpoint_concurrency calls at a time, and lanes take free
+/// threads in turn. So an endpoint that hangs holds only its own lane's
+/// threads, and everyone else's webhooks keep flowing.
+struct Pool {
+    jobs: Option<mpsc::Sender<Job>>,
+    done_tx: mpsc::Sender<Done>,
+    done: mpsc::Receiver<Done>,
+    bell_tx: UnixStream,
+    bell: UnixStream,
+    threads: usize,
+    lanes: HashMap<String, Lane>,
+    /// Lane keys in the order they take free threads (rotated on each pass).
+    turn: std::collections::VecDeque<String>,
+    running: usize,
+    /// Finished calls not yet recorded, and when the first of them finished.
+    finished: Vec<Done>,
+    finished_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Lane {
+    waiting: std::collections::VecDeque<Job>,
+    running: usize,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        let (done_tx, done) = mpsc::channel();
+        let (bell_tx, bell) = UnixStream::pair().expect("socket pair for the worker's bell");
+        bell_tx.set_nonblocking(true).expect("non-blocking bell");
+        bell.set_nonblocking(true).expect("non-blocking bell");
+        let mut pool = Pool {
+            jobs: None, done_tx, done, bell_tx, bell, threads: 0, lanes: HashMap::new(), turn: Default::default(),
+            running: 0, finished: Vec::new(), finished_since: None,
+        };
+        pool.restart();
+        pool
+    }
+
+    /// Starts threads with the current settings. The old threads finish what
+    /// they hold (their results still come back here) and then exit.
+    fn restart(&mut self) {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let http = Arc::new(Http::new());
+        self.threads = CONCURRENCY.get().max(1) as usize;
+        for _ in 0..self.threads {
+            let (rx, http, done, bell) = (rx.clone(), http.clone(), self.done_tx.clone(), self.bell_tx.try_clone().expect("bell"));
+            std::thread::spawn(move || loop {
+                let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(job) = job else { break };
+                if done.send(http.run(job)).is_err() {
+                    break;
+                }
+                // A full socket buffer already means "wake up".
+                let _ = (&bell).write(&[1]);
+            });
+        }
+        self.jobs = Some(tx);
+    }
+
+    fn bell_fd(&self) -> std::ffi::c_int {
+        self.bell.as_raw_fd()
+    }
+
+    /// Calls one endpoint may run at once.
+    fn lane_cap(&self) -> usize {
+        (ENDPOINT_CONCURRENCY.get().max(1) as usize).min(self.threads)
+    }
+
+    /// Claimed work one endpoint may hold (running or waiting).
+    fn lane_limit(&self) -> usize {
+        self.lane_cap() * QUEUED_PER_THREAD
+    }
+
+    /// How much more work may be claimed now.
+    fn room(&self) -> usize {
+        let held: usize = self.lanes.values().map(|l| l.waiting.len() + l.running).sum();
+        (self.threads * QUEUED_PER_THREAD).saturating_sub(held)
+    }
+
+    /// Endpoints holding work, with how much, for the claim's per-endpoint
+    /// limit (resolver lanes are not endpoints).
+    fn held(&self) -> Vec<(pgrx::Uuid, i32)> {
+        self.lanes.iter()
+            .filter_map(|(k, l)| Some((pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(k).ok()?.as_bytes()), (l.waiting.len() + l.running) as i32)))
+            .collect()
+    }
+
+    /// Queues claimed work in its endpoint's lane.
+    fn add(&mut self, key: String, job: Job) {
+        if !self.lanes.contains_key(&key) {
+            self.turn.push_back(key.clone());
+        }
+        self.lanes.entry(key).or_default().waiting.push_back(job);
+    }
+
+    /// Starts waiting work on free threads, one call per lane in turn, never
+    /// more than a lane's cap at once.
+    fn start(&mut self) {
+        let cap = self.lane_cap();
+        let mut progress = true;
+        while progress && self.running < self.threads {
+            progress = false;
+            for _ in 0..self.turn.len() {
+                if self.running >= self.threads {
+                    break;
+                }
+                let key = self.turn.pop_front().expect("non-empty turn");
+                let lane = self.lanes.get_mut(&key).expect("lane of a turn");
+                if lane.running < cap {
+                    if let Some(job) = lane.waiting.pop_front() {
+                        lane.running += 1;
+                        self.running += 1;
+                        progress = true;
+                        if let Some(jobs) = &self.jobs {
+                            let _ = jobs.send(job);
+                        }
+                    }
+                }
+                self.turn.push_back(key);
+            }
+        }
+    }
+
+    /// Takes in finished calls without waiting, frees their threads and
+    /// silences the bell.
+    fn collect(&mut self) {
+        let mut buf = [0u8; 256];
+        while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
+        for d in self.done.try_iter().collect::<Vec<_>>() {
+            self.running = self.running.saturating_sub(1);
+            let key = d.lane();
+            if let Some(lane) = self.lanes.get_mut(&key) {
+                lane.running = lane.running.saturating_sub(1);
+                if lane.running == 0 && lane.waiting.is_empty() {
+                    self.lanes.remove(&key);
+                    self.turn.retain(|k| *k != key);
+                }
+            }
+            self.finished_since.get_or_insert_with(Instant::now);
+            self.finished.push(d);
+        }
+    }
+
+    /// Whether finished calls should be recorded now, and if not, how long
+    /// until they should.
+    fn record_in(&self) -> Option<Duration> {
+        let since = self.finished_since?;
+        if self.finished.len() >= self.threads || self.running == 0 {
+            return Some(Duration::ZERO);
+        }
+        Some(RECORD_AFTER.saturating_sub(since.elapsed()))
+    }
+
+    /// Claimed work waiting for a thread.
+    fn waiting(&self) -> usize {
+        self.lanes.values().map(|l| l.waiting.len()).sum()
+    }
+
+    fn take_finished(&mut self) -> Vec<Done> {
+        self.finished_since = None;
+        std::mem::take(&mut self.finished)
+    }
+}
+
+impl Job {
+    /// Deliveries queue per endpoint, resolver calls per URL.
+    fn lane(&self) -> String {
+        match self {
+            Job::Deliver(d) => d.endpoint_id.clone(),
+            Job::Resolve(j) => format!("resolver {}", j.url),
+        }
+    }
+}
+
+impl Done {
+    fn lane(&self) -> String {
+        match self {
+            Done::Delivered(s) => s.endpoint_id.clone(),
+            Done::Resolved(j, _, _) => format!("resolver {}", j.url),
+        }
+    }
+}
+
 /// The worker's HTTP side. Threads only ever touch this: no Postgres API.
 struct Http {
     agent: ureq::Agent,
-    concurrency: usize,
 }
 
 impl Http {
@@ -302,7 +632,7 @@ impl Http {
             .max_redirects(0)
             .user_agent("awe-webhooks/0.1")
             .build();
-        Http { agent: config.into(), concurrency: CONCURRENCY.get().max(1) as usize }
+        Http { agent: config.into() }
     }
 
     fn post(&self, url: &str, msg_id: &str, body: &str, secrets: &[String]) -> (Option<u16>, Option<String>, Option<i64>, String) {
@@ -327,23 +657,20 @@ impl Http {
         }
     }
 
-    /// Sends every delivery, `concurrency` at a time, so one slow endpoint
-    /// does not hold up the others.
-    fn send_all(&self, deliveries: Vec<Delivery>) -> Vec<Sent> {
-        let queue = Mutex::new(deliveries);
-        let results = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..self.concurrency {
-                scope.spawn(|| loop {
-                    let Some(d) = queue.lock().unwrap().pop() else { break };
-                    let (status, error, retry_after, _) = self.post(&d.url, &d.event_id, &d.body, &d.secrets);
-                    results.lock().unwrap().push(Sent {
-                        tenant: d.tenant, id: d.id, endpoint_id: d.endpoint_id, url: d.url, status, error, retry_after, attempts: d.attempts, first_attempt_us: d.first_attempt_us,
-                    });
-                });
+    fn run(&self, job: Job) -> Done {
+        match job {
+            Job::Deliver(d) => {
+                let (status, error, retry_after, _) = self.post(&d.url, &d.event_id, &d.body, &d.secrets);
+                Done::Delivered(Sent {
+                    tenant: d.tenant, id: d.id, endpoint_id: d.endpoint_id, url: d.url, status, error, retry_after,
+                    attempts: d.attempts, first_attempt_us: d.first_attempt_us,
+                })
             }
-        });
-        results.into_inner().unwrap()
+            Job::Resolve(j) => {
+                let outcome = self.resolve(&j);
+                Done::Resolved(j, outcome, unix_us())
+            }
+        }
     }
 
     /// Calls an approver resolver: it answers a JSON list of principals (or

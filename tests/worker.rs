@@ -18,7 +18,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::net::TcpListener;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use awe_e2e::receiver::{now_secs, resp, wait_until, Receiver, Req, Resp};
@@ -431,6 +432,78 @@ fn gone_disables_only_the_endpoint_that_said_so() {
 }
 
 // ---- 6. Retry-After ------------------------------------------------------------------
+
+/// A receiver whose calls hang until `open` is set (or 30 s pass); `arrived`
+/// counts the calls that reached it. Resolver calls get `["h1"]`.
+fn hanging_receiver() -> (Receiver, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicBool::new(false));
+    let (a, o) = (arrived.clone(), open.clone());
+    let recv = Receiver::start(move |req, _| {
+        a.fetch_add(1, Ordering::SeqCst);
+        let until = Instant::now() + Duration::from_secs(30);
+        while !o.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if req.path == "/resolve" { Resp { body: r#"["h1"]"#.into(), ..resp(200) } } else { resp(200) }
+    });
+    (recv, arrived, open)
+}
+
+/// Another endpoint's webhooks, committed while `hanging` has calls open,
+/// are all delivered before those calls answer.
+fn delivered_past(db: &mut Db, hanging: &Receiver) {
+    let fast = Receiver::ok();
+    let ep = register(db, &fast);
+    let key = one_stage(db, "alice");
+    let r = submit_cb(db, &key, &ep.callback);
+    let got = wait_deliveries(db, &r, "the other endpoint's webhooks", status_is("delivered"));
+    assert_eq!(got.len(), 3, "request.created, stage.started, task.created");
+    assert!(hanging.requests().is_empty(), "the hanging calls answered early (or timed out)");
+}
+
+/// An endpoint that hangs holds only its own calls: the worker does not wait
+/// for a batch to finish before serving other endpoints, and one endpoint
+/// gets at most awe.worker_endpoint_concurrency (8) of its 16 threads, even
+/// with more deliveries due than threads.
+#[test]
+fn a_hanging_endpoint_does_not_hold_up_another_endpoints_webhooks() {
+    let mut db = Db::new();
+    let (slow, arrived, open) = hanging_receiver();
+    let ep_slow = register(&mut db, &slow);
+    let key = one_stage(&mut db, "alice");
+    let stuck: Vec<Value> = (0..6).map(|_| submit_cb(&mut db, &key, &ep_slow.callback)).collect();
+    wait_until("8 calls open on the hanging endpoint", 20, || (arrived.load(Ordering::SeqCst) >= 8).then_some(()));
+
+    delivered_past(&mut db, &slow);
+    assert_eq!(arrived.load(Ordering::SeqCst), 8, "calls open at once on one endpoint");
+    let held = deliveries(&mut db, &stuck[0]);
+    assert!(held.iter().any(|d| d["status"] == "delivering"), "the hanging calls were given up: {held:?}");
+
+    open.store(true, Ordering::SeqCst);
+    for r in &stuck {
+        let done = wait_deliveries(&mut db, r, "the hanging endpoint's webhooks, once it answers", status_is("delivered"));
+        assert!(done.iter().all(|d| d["attempts"] == 1), "sent once each: {done:?}");
+    }
+}
+
+/// Likewise an approver resolver that hangs (scenario 12).
+#[test]
+fn a_hanging_resolver_does_not_hold_up_webhooks() {
+    let mut db = Db::new();
+    let (slow, arrived, open) = hanging_receiver();
+    register(&mut db, &slow);
+    let key = http_policy(&mut db, &format!("{}/resolve", slow.url()));
+    let r = db.submit(&key, json!({}));
+    wait_until("the resolver call", 20, || (arrived.load(Ordering::SeqCst) > 0).then_some(()));
+
+    delivered_past(&mut db, &slow);
+    assert_eq!(resolver_job(&mut db, &r)["status"], "running");
+
+    open.store(true, Ordering::SeqCst);
+    wait_status(&mut db, &r, "in_review");
+    assert_eq!(db.open(&r), ["h1"]);
+}
 
 #[test]
 fn retry_after_is_honoured_on_429_and_503_only() {
