@@ -19,6 +19,7 @@
 
 use crate::api::resolver::{self, ResolverJob};
 use crate::store::{big, req, run};
+use awe_core::lanes::Lanes;
 use awe_core::webhook::{self, EventForBody, Verdict};
 use awe_core::AweResult;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
@@ -28,7 +29,6 @@ use pgrx::{pg_shmem_init, PgAtomic};
 use std::cell::Cell;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -132,7 +132,7 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
     loop {
         let poll = Duration::from_millis(POLL_MS.get() as u64);
         let mut wait = last_round.map_or(Duration::ZERO, |at| poll.saturating_sub(at.elapsed()));
-        if more && pool.room() > 0 {
+        if more && pool.lanes.room() > 0 {
             wait = wait.min(claim_in(&pool, last_claim));
         }
         if let Some(r) = pool.record_in() {
@@ -164,7 +164,7 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
                 continue;
             }
         }
-        let claim = more && pool.room() > 0 && claim_in(&pool, last_claim).is_zero();
+        let claim = more && pool.lanes.room() > 0 && claim_in(&pool, last_claim).is_zero();
         if claim || pool.record_in() == Some(Duration::ZERO) {
             let full = exchange(&mut pool, claim);
             if claim {
@@ -182,7 +182,7 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
 /// a thread (threads would go idle), else after RECORD_AFTER since the last
 /// one, so that a busy queue is topped up in a few larger claims.
 fn claim_in(pool: &Pool, last_claim: Option<Instant>) -> Duration {
-    if pool.waiting() == 0 {
+    if pool.lanes.waiting() == 0 {
         return Duration::ZERO;
     }
     last_claim.map_or(Duration::ZERO, |at| RECORD_AFTER.saturating_sub(at.elapsed()))
@@ -233,8 +233,8 @@ fn exchange(pool: &mut Pool, claim: bool) -> bool {
             }),
         }
     }
-    let want = if claim { pool.room().min(BATCH.get().max(1) as usize) } else { 0 };
-    let (held, limit) = (pool.held(), pool.lane_limit() as i32);
+    let want = if claim { pool.lanes.room().min(BATCH.get().max(1) as usize) } else { 0 };
+    let (held, limit) = (pool.held(), pool.lanes.lane_limit() as i32);
     let (deliveries, jobs) = BackgroundWorker::transaction(|| {
         Spi::connect_mut(|c| -> AweResult<_> {
             if !sent.is_empty() {
@@ -252,10 +252,10 @@ fn exchange(pool: &mut Pool, claim: bool) -> bool {
     });
     let full = want > 0 && deliveries.len() + jobs.len() >= want;
     for job in deliveries.into_iter().map(Job::Deliver).chain(jobs.into_iter().map(Job::Resolve)) {
-        pool.add(job.lane(), job);
+        pool.lanes.add(&job.lane(), job);
     }
     // A lane the claim filled to its limit probably has more due as well.
-    full || (want > 0 && pool.lanes.values().any(|l| l.waiting.len() + l.running >= pool.lane_limit()))
+    full || (want > 0 && pool.lanes.any_full())
 }
 
 fn lease_secs() -> i64 {
@@ -419,44 +419,29 @@ enum Done {
     Resolved(ResolverJob, Result<Vec<String>, String>, i64),
 }
 
-/// Claimed calls are held in flight per endpoint (a lane): at most this many
-/// per thread allowed on the endpoint wait to start. Bounded so that the last
-/// one starts well before its lease (awe.webhook_timeout + 60 s) runs out,
-/// even when every call ahead of it times out.
-const QUEUED_PER_THREAD: usize = 4;
-/// Finished calls are recorded once this many are waiting, or the oldest has
-/// waited this long: one commit for many results.
+/// Claimed calls held per thread (see awe_core::lanes): bounded so that the
+/// last one starts well before its lease (awe.webhook_timeout + 60 s) runs
+/// out, even when every call ahead of it times out.
+const HELD_PER_THREAD: usize = 4;
+/// Finished calls are recorded once a thread's worth is waiting, or the
+/// oldest has waited this long: one commit for many results.
 const RECORD_AFTER: Duration = Duration::from_millis(20);
 
-/// `awe.worker_concurrency` HTTP threads and the work claimed for them. The
-/// threads never touch Postgres: jobs go out on one channel, results come
-/// back on another, and a byte on a socket pair (the bell) wakes the main
-/// loop, which waits on that socket and its latch together.
-///
-/// Claimed work waits in a lane per endpoint; a lane runs at most
-/// awe.worker_endpoint_concurrency calls at a time, and lanes take free
-/// threads in turn. So an endpoint that hangs holds only its own lane's
-/// threads, and everyone else's webhooks keep flowing.
+/// `awe.worker_concurrency` HTTP threads and the work claimed for them, in
+/// lanes per endpoint (awe_core::lanes). The threads never touch Postgres:
+/// jobs go out on one channel, results come back on another, and a byte on a
+/// socket pair (the bell) wakes the main loop, which waits on that socket and
+/// its latch together.
 struct Pool {
     jobs: Option<mpsc::Sender<Job>>,
     done_tx: mpsc::Sender<Done>,
     done: mpsc::Receiver<Done>,
     bell_tx: UnixStream,
     bell: UnixStream,
-    threads: usize,
-    lanes: HashMap<String, Lane>,
-    /// Lane keys in the order they take free threads (rotated on each pass).
-    turn: std::collections::VecDeque<String>,
-    running: usize,
+    lanes: Lanes<Job>,
     /// Finished calls not yet recorded, and when the first of them finished.
     finished: Vec<Done>,
     finished_since: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Lane {
-    waiting: std::collections::VecDeque<Job>,
-    running: usize,
 }
 
 impl Pool {
@@ -466,8 +451,8 @@ impl Pool {
         bell_tx.set_nonblocking(true).expect("non-blocking bell");
         bell.set_nonblocking(true).expect("non-blocking bell");
         let mut pool = Pool {
-            jobs: None, done_tx, done, bell_tx, bell, threads: 0, lanes: HashMap::new(), turn: Default::default(),
-            running: 0, finished: Vec::new(), finished_since: None,
+            jobs: None, done_tx, done, bell_tx, bell, lanes: Lanes::new(1, 1, HELD_PER_THREAD),
+            finished: Vec::new(), finished_since: None,
         };
         pool.restart();
         pool
@@ -479,8 +464,9 @@ impl Pool {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let http = Arc::new(Http::new());
-        self.threads = CONCURRENCY.get().max(1) as usize;
-        for _ in 0..self.threads {
+        let threads = CONCURRENCY.get().max(1) as usize;
+        self.lanes.resize(threads, ENDPOINT_CONCURRENCY.get().max(1) as usize);
+        for _ in 0..threads {
             let (rx, http, done, bell) = (rx.clone(), http.clone(), self.done_tx.clone(), self.bell_tx.try_clone().expect("bell"));
             std::thread::spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -499,62 +485,19 @@ impl Pool {
         self.bell.as_raw_fd()
     }
 
-    /// Calls one endpoint may run at once.
-    fn lane_cap(&self) -> usize {
-        (ENDPOINT_CONCURRENCY.get().max(1) as usize).min(self.threads)
-    }
-
-    /// Claimed work one endpoint may hold (running or waiting).
-    fn lane_limit(&self) -> usize {
-        self.lane_cap() * QUEUED_PER_THREAD
-    }
-
-    /// How much more work may be claimed now.
-    fn room(&self) -> usize {
-        let held: usize = self.lanes.values().map(|l| l.waiting.len() + l.running).sum();
-        (self.threads * QUEUED_PER_THREAD).saturating_sub(held)
-    }
-
     /// Endpoints holding work, with how much, for the claim's per-endpoint
     /// limit (resolver lanes are not endpoints).
     fn held(&self) -> Vec<(pgrx::Uuid, i32)> {
-        self.lanes.iter()
-            .filter_map(|(k, l)| Some((pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(k).ok()?.as_bytes()), (l.waiting.len() + l.running) as i32)))
+        self.lanes.held()
+            .filter_map(|(k, n)| Some((pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(k).ok()?.as_bytes()), n as i32)))
             .collect()
     }
 
-    /// Queues claimed work in its endpoint's lane.
-    fn add(&mut self, key: String, job: Job) {
-        if !self.lanes.contains_key(&key) {
-            self.turn.push_back(key.clone());
-        }
-        self.lanes.entry(key).or_default().waiting.push_back(job);
-    }
-
-    /// Starts waiting work on free threads, one call per lane in turn, never
-    /// more than a lane's cap at once.
+    /// Starts waiting work on free threads, lane by lane.
     fn start(&mut self) {
-        let cap = self.lane_cap();
-        let mut progress = true;
-        while progress && self.running < self.threads {
-            progress = false;
-            for _ in 0..self.turn.len() {
-                if self.running >= self.threads {
-                    break;
-                }
-                let key = self.turn.pop_front().expect("non-empty turn");
-                let lane = self.lanes.get_mut(&key).expect("lane of a turn");
-                if lane.running < cap {
-                    if let Some(job) = lane.waiting.pop_front() {
-                        lane.running += 1;
-                        self.running += 1;
-                        progress = true;
-                        if let Some(jobs) = &self.jobs {
-                            let _ = jobs.send(job);
-                        }
-                    }
-                }
-                self.turn.push_back(key);
+        while let Some(job) = self.lanes.next() {
+            if let Some(jobs) = &self.jobs {
+                let _ = jobs.send(job);
             }
         }
     }
@@ -565,15 +508,7 @@ impl Pool {
         let mut buf = [0u8; 256];
         while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
         for d in self.done.try_iter().collect::<Vec<_>>() {
-            self.running = self.running.saturating_sub(1);
-            let key = d.lane();
-            if let Some(lane) = self.lanes.get_mut(&key) {
-                lane.running = lane.running.saturating_sub(1);
-                if lane.running == 0 && lane.waiting.is_empty() {
-                    self.lanes.remove(&key);
-                    self.turn.retain(|k| *k != key);
-                }
-            }
+            self.lanes.finished(&d.lane());
             self.finished_since.get_or_insert_with(Instant::now);
             self.finished.push(d);
         }
@@ -583,15 +518,10 @@ impl Pool {
     /// until they should.
     fn record_in(&self) -> Option<Duration> {
         let since = self.finished_since?;
-        if self.finished.len() >= self.threads || self.running == 0 {
+        if self.finished.len() >= CONCURRENCY.get().max(1) as usize || self.lanes.running() == 0 {
             return Some(Duration::ZERO);
         }
         Some(RECORD_AFTER.saturating_sub(since.elapsed()))
-    }
-
-    /// Claimed work waiting for a thread.
-    fn waiting(&self) -> usize {
-        self.lanes.values().map(|l| l.waiting.len()).sum()
     }
 
     fn take_finished(&mut self) -> Vec<Done> {

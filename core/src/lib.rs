@@ -5,6 +5,7 @@ pub mod context_schema;
 pub mod decide;
 pub mod duration;
 pub mod error;
+pub mod lanes;
 pub mod logic;
 pub mod model;
 pub mod policy;
