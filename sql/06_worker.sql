@@ -53,6 +53,8 @@ create table awe.delivery (
 create index delivery_due on awe.delivery (next_attempt_at) where status = 'pending';
 create index delivery_lease on awe.delivery (lease_until) where status = 'delivering';
 create index delivery_request on awe.delivery (tenant_id, request_id, seq);
+-- Retention (awe.purge_expired): delivered rows by age.
+create index delivery_delivered on awe.delivery (delivered_at) where status = 'delivered';
 comment on table awe.delivery is 'Outbox: one row per event of a request with a callback, written in the event''s transaction.';
 
 create table awe.resolver_job (
@@ -158,6 +160,28 @@ begin
     get diagnostics n = row_count;
     if n > 0 then perform awe._wake_worker(); end if;
     return n;
+end $$;
+
+-- Retention, run by the worker every poll with awe.delivery_retention:
+-- delivered deliveries older than `delivery_retention` (null: keep them)
+-- and idempotency keys past their expiry, at most `max_rows` of each per
+-- call. Dead letters stay until someone replays them; events (the audit
+-- trail) are never purged.
+create function awe.purge_expired(delivery_retention interval, max_rows int default 10000) returns jsonb
+    language plpgsql volatile as $$
+declare deliveries int; keys int;
+begin
+    delete from awe.delivery d
+     using (select tenant_id, delivery_id from awe.delivery
+             where status = 'delivered' and delivered_at < now() - delivery_retention
+             order by delivered_at limit max_rows) old
+     where d.tenant_id = old.tenant_id and d.delivery_id = old.delivery_id;
+    get diagnostics deliveries = row_count;
+    delete from awe.idempotency_key k
+     using (select tenant_id, key from awe.idempotency_key where expires_at < now() order by expires_at limit max_rows) old
+     where k.tenant_id = old.tenant_id and k.key = old.key;
+    get diagnostics keys = row_count;
+    return jsonb_build_object('deliveries', deliveries, 'idempotency_keys', keys);
 end $$;
 
 -- DBA views: backlog by endpoint and state, oldest due, dead letters, worker.

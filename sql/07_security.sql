@@ -36,7 +36,7 @@ grant update (expires_at) on awe.endpoint_secret to awe_user;
 -- Cross-tenant and operational functions are for superusers (the DBA and
 -- the worker) only.
 revoke execute on function awe.run_due_timers(int), awe._fire_task_timer(text, uuid), awe._expire_request(text, uuid),
-    awe.create_tenant(text, text), awe.map_role_to_tenant(name, text) from public;
+    awe.create_tenant(text, text), awe.map_role_to_tenant(name, text), awe.purge_expired(interval, int) from public;
 revoke select on awe.delivery_backlog, awe.dead_letters, awe.worker_status from awe_reader;
 
 do $$

@@ -1,8 +1,8 @@
 //! The background worker: all of awe's asynchronous work, never inside a
 //! user's transaction.
 //!   1. Each round (a commit woke it, or the poll interval passed) it beats
-//!      its heartbeat and runs due timers (awe.run_due_timers, the same path
-//!      tests use).
+//!      its heartbeat, runs due timers (awe.run_due_timers, the same path
+//!      tests use) and applies retention (awe.purge_expired).
 //!   2. It claims due webhook deliveries and http approver-resolver jobs (FOR
 //!      UPDATE SKIP LOCKED, with a lease) only as many as it has free HTTP
 //!      threads, commits the claim, and hands them to the threads, which call
@@ -44,6 +44,7 @@ pub static BATCH: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static ENDPOINT_CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(8);
+pub static DELIVERY_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 86_400);
 
 /// Postmaster-time setup: called from `_PG_init` only while preloading.
 pub fn register() {
@@ -58,6 +59,9 @@ pub fn register() {
     GucRegistry::define_int_guc(c"awe.worker_endpoint_concurrency", c"Concurrent HTTP calls to one endpoint.",
         c"At most awe.worker_concurrency; keeps threads free for other endpoints when one is slow.",
         &ENDPOINT_CONCURRENCY, 1, 256, GucContext::Sighup, GucFlags::default());
+    GucRegistry::define_int_guc(c"awe.delivery_retention", c"How long delivered webhooks are kept (0: for ever).",
+        c"The worker deletes older delivered rows; dead letters and events are kept.",
+        &DELIVERY_RETENTION_S, 0, i32::MAX, GucContext::Sighup, GucFlags::UNIT_S);
     GucRegistry::define_int_guc(c"awe.webhook_timeout", c"Timeout of one webhook or resolver call.", c"",
         &TIMEOUT_MS, 100, 300_000, GucContext::Sighup, GucFlags::UNIT_MS);
     pg_shmem_init!(WORKER_LATCH = AtomicU64::new(0));
@@ -214,6 +218,9 @@ fn housekeeping() -> bool {
                           pid = excluded.pid")
                 .expect("heartbeat");
             Spi::run("select awe.run_due_timers(200)").expect("timers");
+            let keep = DELIVERY_RETENTION_S.get();
+            let retention = if keep > 0 { format!("make_interval(secs => {keep})") } else { "null".into() };
+            Spi::run(&format!("select awe.purge_expired({retention}, 1000)")).expect("retention");
         });
     }
     ready

@@ -548,6 +548,45 @@ fn retry_after_is_honoured_on_429_and_503_only() {
     assert_eq!(task["attempts"], 1);
 }
 
+// ---- retention ----------------------------------------------------------------------------
+
+/// awe.purge_expired (the worker runs it every poll with
+/// awe.delivery_retention, 30 days by default): delivered webhooks past the
+/// retention and expired idempotency keys go; dead letters, recent
+/// deliveries, live keys and every event stay.
+#[test]
+fn retention_purges_old_delivered_webhooks_and_expired_keys_only() {
+    let mut db = Db::new();
+    let recv = Receiver::ok();
+    let ep = register(&mut db, &recv);
+    let key = one_stage(&mut db, "alice");
+    let (old, recent) = (submit_cb(&mut db, &key, &ep.callback), submit_cb(&mut db, &key, &ep.callback));
+    for r in [&old, &recent] {
+        wait_deliveries(&mut db, r, "the webhooks", status_is("delivered"));
+    }
+    let artifact = unique("a");
+    for k in ["stale-key", "live-key"] {
+        db.json("select awe.submit($1, 'doc', $2, '{}'::jsonb, 'requester', null, $3)::text", &[&key, &artifact, k]);
+    }
+    db.exec(&format!(
+        "update awe.delivery set delivered_at = now() - interval '31 days' where tenant_id = '{t}' and request_id = '{o}';
+         update awe.delivery set status = 'dead', delivered_at = null where tenant_id = '{t}' and request_id = '{o}' and seq = 1;
+         update awe.idempotency_key set expires_at = now() - interval '1 second' where tenant_id = '{t}' and key = 'stale-key';",
+        t = db.tenant, o = rid(&old)
+    ));
+    let events_before = count_type(&mut db, &old, "task.created");
+
+    let out = db.json("select awe.purge_expired('30 days')::text", &[]);
+    assert!(out["deliveries"].as_i64().is_some() && out["idempotency_keys"].as_i64().is_some(), "{out}");
+    let kept: Vec<(i64, String)> = deliveries(&mut db, &old).iter().map(|d| (d["seq"].as_i64().unwrap(), d["status"].as_str().unwrap().to_string())).collect();
+    assert_eq!(kept, [(1, "dead".to_string())], "only the dead letter of the old request is left");
+    assert_eq!(deliveries(&mut db, &recent).len(), 3, "recent deliveries are kept");
+    let keys = db.column("select key from awe.idempotency_key where tenant_id = $1 order by key", &[&db.tenant.clone()]);
+    assert_eq!(keys, ["live-key"]);
+    assert_eq!(count_type(&mut db, &old, "task.created"), events_before, "events are never purged");
+    assert_eq!(db.json("select awe.verify_timeline($1::text::uuid)::text", &[&rid(&old)])["valid"], true);
+}
+
 // ---- 7. dead letters and replay (scenario 34) -------------------------------------------
 
 #[test]
