@@ -1,8 +1,8 @@
 //! The background worker: all of awe's asynchronous work, never inside a
 //! user's transaction.
-//!   1. Each round (a commit woke it, or the poll interval passed) it beats
-//!      its heartbeat, runs due timers (awe.run_due_timers, the same path
-//!      tests use) and applies retention (awe.purge_expired).
+//!   1. Every awe.worker_poll_interval it beats its heartbeat, runs due
+//!      timers (awe.run_due_timers, the same path tests use) and applies
+//!      retention (awe.purge_expired).
 //!   2. It claims due webhook deliveries and http approver-resolver jobs (FOR
 //!      UPDATE SKIP LOCKED, with a lease) only as many as it has free HTTP
 //!      threads, commits the claim, and hands them to the threads, which call
@@ -158,7 +158,9 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
         }
         pool.collect();
         pool.start();
-        // A commit queued work (its latch), or the poll interval passed.
+        // A commit queued work (its latch): claim it. Housekeeping waits for
+        // the poll interval, so a busy queue does not write a heartbeat per
+        // commit.
         more |= woke & pg_sys::WL_LATCH_SET as i32 != 0;
         let round = last_round.is_none_or(|at| at.elapsed() >= poll);
         if round {
