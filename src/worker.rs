@@ -4,9 +4,9 @@
 //!      timers (awe.run_due_timers, the same path tests use) and applies
 //!      retention (awe.purge_expired).
 //!   2. It claims due webhook deliveries and http approver-resolver jobs (FOR
-//!      UPDATE SKIP LOCKED, with a lease) only as many as it has free HTTP
-//!      threads, commits the claim, and hands them to the threads, which call
-//!      out with no transaction open.
+//!      UPDATE SKIP LOCKED, with a lease), never more than 4 per HTTP thread,
+//!      commits the claim, and queues them for the threads, which call out
+//!      with no transaction open.
 //!   3. Each finished call rings a bell; the loop records the results and
 //!      claims the next work in one transaction. Calls are never waited for
 //!      as a batch, so a slow endpoint holds only its own threads (at most
