@@ -220,9 +220,10 @@ fn housekeeping() -> bool {
                           pid = excluded.pid")
                 .expect("heartbeat");
             Spi::run("select awe.run_due_timers(200)").expect("timers");
-            let keep = DELIVERY_RETENTION_S.get();
-            let retention = if keep > 0 { format!("make_interval(secs => {keep})") } else { "null".into() };
-            Spi::run(&format!("select awe.purge_expired({retention}, 1000)")).expect("retention");
+            // 0 keeps delivered webhooks: purge_expired takes null for that.
+            Spi::run_with_args("select awe.purge_expired(case when $1 > 0 then make_interval(secs => $1) end, 1000)",
+                &[pgrx::datum::DatumWithOid::from(DELIVERY_RETENTION_S.get())])
+                .expect("retention");
         });
     }
     ready
@@ -443,8 +444,9 @@ const RECORD_AFTER: Duration = Duration::from_millis(20);
 /// its latch together.
 struct Pool {
     jobs: Option<mpsc::Sender<Job>>,
-    done_tx: mpsc::Sender<Done>,
-    done: mpsc::Receiver<Done>,
+    /// Each finished call with the lane it ran in.
+    done_tx: mpsc::Sender<(String, Done)>,
+    done: mpsc::Receiver<(String, Done)>,
     bell_tx: UnixStream,
     bell: UnixStream,
     lanes: Lanes<Job>,
@@ -480,7 +482,8 @@ impl Pool {
             std::thread::spawn(move || loop {
                 let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok(job) = job else { break };
-                if done.send(http.run(job)).is_err() {
+                let lane = job.lane();
+                if done.send((lane, http.run(job))).is_err() {
                     break;
                 }
                 // A full socket buffer already means "wake up".
@@ -516,8 +519,8 @@ impl Pool {
     fn collect(&mut self) {
         let mut buf = [0u8; 256];
         while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
-        for d in self.done.try_iter().collect::<Vec<_>>() {
-            self.lanes.finished(&d.lane());
+        for (lane, d) in self.done.try_iter().collect::<Vec<_>>() {
+            self.lanes.finished(&lane);
             self.finished_since.get_or_insert_with(Instant::now);
             self.finished.push(d);
         }
@@ -545,15 +548,6 @@ impl Job {
         match self {
             Job::Deliver(d) => d.endpoint_id.clone(),
             Job::Resolve(j) => format!("resolver {}", j.url),
-        }
-    }
-}
-
-impl Done {
-    fn lane(&self) -> String {
-        match self {
-            Done::Delivered(s) => s.endpoint_id.clone(),
-            Done::Resolved(j, _, _) => format!("resolver {}", j.url),
         }
     }
 }

@@ -431,7 +431,7 @@ fn gone_disables_only_the_endpoint_that_said_so() {
     assert_eq!(enabled(&mut db, &keep), true, "http://…/hooks was disabled because http://…/hooks-gone answered 410");
 }
 
-// ---- 6. Retry-After ------------------------------------------------------------------
+// ---- 5b. a hanging endpoint or resolver holds up no one else ---------------------------
 
 /// A receiver whose calls hang until `open` is set (or 30 s pass); `arrived`
 /// counts the calls that reached it. Resolver calls get `["h1"]`.
@@ -505,6 +505,8 @@ fn a_hanging_resolver_does_not_hold_up_webhooks() {
     assert_eq!(db.open(&r), ["h1"]);
 }
 
+// ---- 6. Retry-After ------------------------------------------------------------------
+
 #[test]
 fn retry_after_is_honoured_on_429_and_503_only() {
     let mut db = Db::new();
@@ -548,7 +550,7 @@ fn retry_after_is_honoured_on_429_and_503_only() {
     assert_eq!(task["attempts"], 1);
 }
 
-// ---- retention ----------------------------------------------------------------------------
+// ---- 6b. retention ------------------------------------------------------------------------
 
 /// awe.purge_expired (the worker runs it every poll with
 /// awe.delivery_retention, 30 days by default): delivered webhooks past the
