@@ -50,7 +50,7 @@ pub static DELIVERY_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 8
 pub fn register() {
     GucRegistry::define_string_guc(c"awe.database", c"Database the awe worker connects to.", c"Like pg_cron: one worker, one database.",
         &DATABASE, GucContext::Postmaster, GucFlags::default());
-    GucRegistry::define_int_guc(c"awe.worker_poll_interval", c"Milliseconds the worker sleeps when idle.", c"Commits wake it sooner.",
+    GucRegistry::define_int_guc(c"awe.worker_poll_interval", c"How often the worker runs timers, retention and its heartbeat, and polls for work.", c"Commits that queue webhooks wake it at once.",
         &POLL_MS, 10, 60_000, GucContext::Sighup, GucFlags::UNIT_MS);
     GucRegistry::define_int_guc(c"awe.worker_batch_size", c"Most deliveries claimed in one transaction.", c"The worker also holds at most 4 claimed calls per HTTP thread.",
         &BATCH, 1, 10_000, GucContext::Sighup, GucFlags::default());
