@@ -23,6 +23,12 @@ drop table if exists bench.decide_queue;
 drop function if exists bench.decide_next();
 drop sequence if exists bench.decide_seq;
 create table bench.decide_queue (client int, n int, task_id uuid, assignee text, primary key (client, n));
+drop table if exists bench.decide_floor_queue;
+create table bench.decide_floor_queue (like bench.decide_queue including all);
+-- Time-ordered ids for the floor scripts, like awe's UUIDv7 (index locality).
+create or replace function bench.uuid7() returns uuid language sql volatile as
+  $$ select (lpad(to_hex((extract(epoch from clock_timestamp()) * 1000000)::bigint), 16, '0')
+             || substr(md5(random()::text), 1, 16))::uuid $$;
 -- The lifecycle benchmark: two sequential single-approver stages.
 do $$ begin
   if not exists (select 1 from awe.policy_versions where policy_key = 'bench.lifecycle') then

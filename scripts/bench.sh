@@ -11,15 +11,17 @@ CLIENTS=${BENCH_CLIENTS:-4}
 SECS=${BENCH_SECONDS:-20}
 OUT=bench/out; mkdir -p "$OUT"
 PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres)
-"${PSQL[@]}" -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 || "${PSQL[@]}" -d postgres -c "create database $DB"
-scripts/cluster.sh recreate $DB >/dev/null
+# A fresh database every run, so that runs compare: the write benchmarks
+# start from empty tables (they grow by ~100,000 requests a run) and the
+# inbox data is seeded anew (~20 s).
+"${PSQL[@]}" -d postgres -c "drop database if exists $DB" -c "create database $DB"
 "${PSQL[@]}" -d $DB -f bench/setup.sql >/dev/null 2>&1
 export PGOPTIONS="-c awe.tenant=bench"
 
 tps() {  # tps <script> [pgbench -T/-t args]: prints transactions per second
   local script=$1; shift
   local run=("$@"); [ ${#run[@]} -gt 0 ] || run=(-T "$SECS")
-  "$BIN/pgbench" -n -M prepared -h "$PGHOST" -p "$PGPORT" -U postgres -c "$CLIENTS" -j 2 "${run[@]}" -f "$script" $DB \
+  "$BIN/pgbench" -n -M prepared -h "$PGHOST" -p "$PGPORT" -U "${BENCH_USER:-postgres}" -c "$CLIENTS" -j 2 "${run[@]}" -f "$script" $DB \
     > "$OUT/$(basename "$script" .sql).txt" 2>&1
   grep -oP 'tps = \K[0-9.]+(?= \(without initial)' "$OUT/$(basename "$script" .sql).txt"
 }
@@ -29,6 +31,9 @@ base=$(tps bench/baseline.sql)
 echo "bench baseline_insert_1kb_jsonb: $base tps (ratio 1.00 vs baseline_insert_1kb_jsonb)"
 submit=$(tps bench/submit.sql)
 echo "bench submit_two_stage_three_approvers: $submit tps (ratio $(ratio "$submit" "$base") vs baseline_insert_1kb_jsonb)"
+# The write floor: the same rows as one statement of literals, no engine.
+floor=$(tps bench/submit_floor.sql)
+echo "bench submit_write_floor: $floor tps (ratio $(ratio "$floor" "$base") vs baseline_insert_1kb_jsonb; submit is $(ratio "$submit" "$floor") of it)"
 
 # Queue the open first-stage tasks the submit run created, one decision each.
 # Tasks are dealt round-robin to the clients in the order first, second,
@@ -46,6 +51,18 @@ echo "bench submit_two_stage_three_approvers: $submit tps (ratio $(ratio "$submi
 queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_queue")
 decide=$(tps bench/decide.sql -t $((queued / CLIENTS - 1)) -D n=0)
 echo "bench decide: $decide tps (ratio $(ratio "$decide" "$base") vs baseline_insert_1kb_jsonb)"
+# The write floor of a decision, on the floor run's tasks, dealt the same way.
+"${PSQL[@]}" -d $DB -c "truncate bench.decide_floor_queue;
+  insert into bench.decide_floor_queue
+  select (k - 1) % $CLIENTS, (k - 1) / $CLIENTS + 1, task_id, assignee
+    from (select row_number() over (order by nth, created_at, request_id) k, task_id, assignee
+            from (select task_id, assignee, created_at, request_id,
+                         row_number() over (partition by request_id order by task_id) nth
+                    from awe.task where tenant_id = 'bench' and status = 'open'
+                     and assignee in ('floor-ann', 'floor-bob', 'floor-cyd')) t) q;" >/dev/null
+queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_floor_queue")
+dfloor=$(tps bench/decide_floor.sql -t $((queued / CLIENTS - 1)) -D n=0)
+echo "bench decide_write_floor: $dfloor tps (ratio $(ratio "$dfloor" "$base") vs baseline_insert_1kb_jsonb; decide is $(ratio "$decide" "$dfloor") of it)"
 
 # Inbox: 1,000,000 open tasks over 10,000 principals, 1,000 calls, p99 latency.
 "${PSQL[@]}" -d $DB -f bench/seed-inbox.sql >/dev/null
@@ -68,11 +85,14 @@ echo "bench inbox_p99_1m_open_tasks_${CLIENTS}_clients: $p99c ms (ratio $(ratio 
 # through REST with a token each, against the same work by direct SQL.
 if [ -n "${AWE_REST_URL:-}" ]; then
   sql_lc=$(tps bench/lifecycle.sql -T "$SECS" -c 8 -j 2)
+  # The same calls in the REST server's statement sequence, without the server.
+  shaped_lc=$(BENCH_USER=authenticator tps bench/lifecycle_postgrest.sql -T "$SECS" -c 8 -j 2)
   # The REST server connects to database awe; give it the same fixtures there.
   "${PSQL[@]}" -d awe -f bench/setup.sql >/dev/null 2>&1
   cargo build -q --release -p awe-e2e --example rest_bench
   read -r rest_lc rest_n rest_err < <(target/release/examples/rest_bench "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")
   echo "bench lifecycle_sql_8_clients: $sql_lc lifecycles/s (ratio $(ratio "$sql_lc" "$base") vs baseline_insert_1kb_jsonb)"
+  echo "bench lifecycle_sql_as_postgrest_sends_it_8_clients: $shaped_lc lifecycles/s (ratio $(ratio "$shaped_lc" "$sql_lc") vs lifecycle_sql_8_clients)"
   echo "bench lifecycle_rest_8_clients: $rest_lc lifecycles/s (ratio $(ratio "$rest_lc" "$sql_lc") vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
 fi
 
