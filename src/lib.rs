@@ -25,6 +25,7 @@ extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"
 extension_sql_file!("../sql/06_worker.sql", name = "worker", requires = ["inbox"]);
 extension_sql_file!("../sql/07_security.sql", name = "security", requires = ["worker"]);
 extension_sql_file!("../sql/08_api.sql", name = "api", requires = ["security"]);
+extension_sql_file!("../sql/09_backup.sql", name = "backup", requires = ["api"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
