@@ -156,7 +156,11 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             pool.restart();
         }
-        pool.collect();
+        // A finished call frees room in its lane: work a claim left out
+        // because that lane was full may be taken now.
+        if pool.collect() > 0 {
+            more = true;
+        }
         pool.start();
         // A commit queued work (its latch): claim it. Housekeeping waits for
         // the poll interval, so a busy queue does not write a heartbeat per
@@ -231,8 +235,8 @@ fn housekeeping() -> bool {
 
 /// Records finished calls and (when `claim`) claims as much new work as the
 /// pool has room for, in one transaction; resolver answers are completed
-/// each in its own. Returns whether the claim was cut short (by the room or
-/// an endpoint's limit), so that there is probably more due right now.
+/// each in its own. Returns whether the claim took all it asked for, so that
+/// there is probably more due right now.
 fn exchange(pool: &mut Pool, claim: bool) -> bool {
     let mut sent = Vec::new();
     for d in pool.take_finished() {
@@ -260,12 +264,14 @@ fn exchange(pool: &mut Pool, claim: bool) -> bool {
         })
         .unwrap_or_else(|e| panic!("{e}"))
     });
+    // Work left out because its lane is full is claimed once one of that
+    // lane's calls finishes (the main loop), not by claiming again and again
+    // meanwhile: each claim reads past the full lane's whole due backlog.
     let full = want > 0 && deliveries.len() + jobs.len() >= want;
     for job in deliveries.into_iter().map(Job::Deliver).chain(jobs.into_iter().map(Job::Resolve)) {
         pool.lanes.add(&job.lane(), job);
     }
-    // A lane the claim filled to its limit probably has more due as well.
-    full || (want > 0 && pool.lanes.any_full())
+    full
 }
 
 fn lease_secs() -> i64 {
@@ -515,15 +521,17 @@ impl Pool {
     }
 
     /// Takes in finished calls without waiting, frees their threads and
-    /// silences the bell.
-    fn collect(&mut self) {
+    /// silences the bell. Returns how many calls finished.
+    fn collect(&mut self) -> usize {
         let mut buf = [0u8; 256];
         while matches!((&self.bell).read(&mut buf), Ok(n) if n > 0) {}
+        let before = self.finished.len();
         for (lane, d) in self.done.try_iter().collect::<Vec<_>>() {
             self.lanes.finished(&lane);
             self.finished_since.get_or_insert_with(Instant::now);
             self.finished.push(d);
         }
+        self.finished.len() - before
     }
 
     /// Whether finished calls should be recorded now, and if not, how long
