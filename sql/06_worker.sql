@@ -245,3 +245,18 @@ begin
     end loop;
     return jsonb_build_object('breached', breached, 'expired', expired, 'failed', failed);
 end $$;
+
+-- Say at once when nothing will deliver this database's webhooks or run its
+-- timers: the worker serves one database (awe.database), and exists only
+-- when awe is preloaded (only then is awe.database defined).
+do $$
+begin
+    if current_setting('awe.database', true) is null then
+        raise warning 'awe is not in shared_preload_libraries: no worker will deliver webhooks or run timers'
+            using hint = 'Add awe to shared_preload_libraries and restart PostgreSQL.';
+    elsif current_setting('awe.database') <> current_database() then
+        raise warning 'the awe worker serves database "%" (awe.database), so webhooks and timers of database "%" will not run',
+                      current_setting('awe.database'), current_database()
+            using hint = format('Set awe.database = %L in postgresql.conf and restart PostgreSQL.', current_database());
+    end if;
+end $$;

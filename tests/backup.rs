@@ -5,7 +5,7 @@
 //! Works in two throwaway databases on the local cluster. pg_dump and
 //! pg_restore come from AWE_PG_BIN (default: PostgreSQL 15's bin directory).
 
-use awe_e2e::{database_url, rid, unique, users, Db};
+use awe_e2e::{database_url_for as url_of, rid, unique, users, Db};
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -13,13 +13,6 @@ use std::process::Command;
 fn pg_bin(tool: &str) -> String {
     let dir = std::env::var("AWE_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     format!("{dir}/{tool}")
-}
-
-/// The cluster URL with another database name.
-fn url_of(db: &str) -> String {
-    let base = database_url();
-    let (head, _) = base.rsplit_once('/').expect("a database URL ends in /name");
-    format!("{head}/{db}")
 }
 
 fn admin() -> Client {

@@ -1085,3 +1085,25 @@ fn concurrent_timer_runs_fire_each_timer_once() {
     assert!(fired.as_i64() >= Some(2000), "every timer fired: {fired}");
     assert!(dup.is_empty(), "{} of 2000 timers fired more than once, e.g. {:?}", dup.len(), &dup[..dup.len().min(3)]);
 }
+
+// ---- 12. a database the worker does not serve --------------------------------------------
+
+/// Creating awe in a database other than awe.database says at once that its
+/// webhooks and timers will not run, naming both databases.
+#[test]
+fn creating_awe_where_the_worker_does_not_run_warns() {
+    let served: String = connect().query_one("show awe.database", &[]).unwrap().get(0);
+    let name = unique("elsewhere").replace('-', "_");
+    let mut admin = postgres::Client::connect(&database_url_for("postgres"), postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("create database {name}")).unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let mut config: postgres::Config = database_url_for(&name).parse().unwrap();
+    let seen = warnings.clone();
+    config.notice_callback(move |n| seen.lock().unwrap().push(format!("{}: {}", n.severity(), n.message())));
+    let created = config.connect(postgres::NoTls).unwrap().batch_execute("create extension awe");
+    admin.batch_execute(&format!("drop database {name} with (force)")).unwrap();
+    created.unwrap();
+    let warnings = warnings.lock().unwrap();
+    let expected = format!("WARNING: the awe worker serves database \"{served}\" (awe.database), so webhooks and timers of database \"{name}\" will not run");
+    assert!(warnings.contains(&expected), "{warnings:?}");
+}

@@ -24,6 +24,13 @@ pub fn database_url() -> String {
     dev_env("DATABASE_URL")
 }
 
+/// The cluster URL with another database name.
+pub fn database_url_for(db: &str) -> String {
+    let base = database_url();
+    let (head, _) = base.rsplit_once('/').expect("a database URL ends in /name");
+    format!("{head}/{db}")
+}
+
 pub fn connect() -> Client {
     Client::connect(&database_url(), NoTls).expect("connect to the awe cluster")
 }
