@@ -14,7 +14,7 @@ PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres
 # A fresh database every run, so that runs compare: the write benchmarks
 # start from empty tables (they grow by ~100,000 requests a run) and the
 # inbox data is seeded anew (~20 s).
-"${PSQL[@]}" -d postgres -c "drop database if exists $DB" -c "create database $DB"
+"${PSQL[@]}" -d postgres -c "drop database if exists $DB with (force)" -c "create database $DB"
 "${PSQL[@]}" -d $DB -f bench/setup.sql >/dev/null 2>&1
 export PGOPTIONS="-c awe.tenant=bench"
 
