@@ -27,13 +27,35 @@ tps() {  # tps <script> [pgbench -T/-t args]: prints transactions per second
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
-base=$(tps bench/baseline.sql)
-echo "bench baseline_insert_1kb_jsonb: $base tps (ratio 1.00 vs baseline_insert_1kb_jsonb)"
-submit=$(tps bench/submit.sql)
-echo "bench submit_two_stage_three_approvers: $submit tps (ratio $(ratio "$submit" "$base") vs baseline_insert_1kb_jsonb)"
+# The machine is shared and its speed drifts by the minute, so figures that
+# are compared run interleaved: ROUNDS rounds, each script SLICE seconds per
+# round. A figure is the median of its rounds' tps; a ratio is the median of
+# the per-round ratios, printed with their range.
+ROUNDS=${BENCH_ROUNDS:-3}
+SLICE=$(( SECS / ROUNDS > 3 ? SECS / ROUNDS : 3 ))
+declare -A R
+interleave() {  # interleave <label>=<command>...: appends each command's tps per round to R[label]
+  local i spec
+  for ((i = 0; i < ROUNDS; i++)); do
+    for spec in "$@"; do R[${spec%%=*}]+="$(eval "${spec#*=}") "; done
+  done
+}
+median() { python3 -c "import statistics, sys; print(round(statistics.median(map(float, sys.argv[1:])), 1))" ${R[$1]}; }
+ratio_of() {  # ratio_of <label> <baseline label>: "<median ratio> (rounds <lo>-<hi>)"
+  python3 -c "
+import statistics, sys
+a, b = (list(map(float, x.split())) for x in sys.argv[1:])
+r = [x / y for x, y in zip(a, b)]
+print(f'{statistics.median(r):.2f} (rounds {min(r):.2f}-{max(r):.2f})')" "${R[$1]}" "${R[$2]}"
+}
+
+interleave base="tps bench/baseline.sql -T $SLICE" submit="tps bench/submit.sql -T $SLICE" \
+           floor="tps bench/submit_floor.sql -T $SLICE"
+base=$(median base)
+echo "bench baseline_insert_1kb_jsonb: $base tps (ratio 1.00 vs baseline_insert_1kb_jsonb; rounds ${R[base]% })"
+echo "bench submit_two_stage_three_approvers: $(median submit) tps (ratio $(ratio_of submit base) vs baseline_insert_1kb_jsonb)"
 # The write floor: the same rows as one statement of literals, no engine.
-floor=$(tps bench/submit_floor.sql)
-echo "bench submit_write_floor: $floor tps (ratio $(ratio "$floor" "$base") vs baseline_insert_1kb_jsonb; submit is $(ratio "$submit" "$floor") of it)"
+echo "bench submit_write_floor: $(median floor) tps (ratio $(ratio_of floor base) vs baseline_insert_1kb_jsonb; submit is $(ratio_of submit floor) of it)"
 
 # Queue the open first-stage tasks the submit run created, one decision each.
 # Tasks are dealt round-robin to the clients in the order first, second,
@@ -49,8 +71,10 @@ echo "bench submit_write_floor: $floor tps (ratio $(ratio "$floor" "$base") vs b
                     from awe.task where tenant_id = 'bench' and status = 'open' and stage_index = 0
                      and assignee in ('ann', 'bob', 'cyd')) t) q;" >/dev/null
 queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_queue")
+# Decisions use up their queue, so they are not interleaved: each runs once,
+# between two baseline runs.
+R[around]=$(tps bench/baseline.sql -T $SLICE)
 decide=$(tps bench/decide.sql -t $((queued / CLIENTS - 1)) -D n=0)
-echo "bench decide: $decide tps (ratio $(ratio "$decide" "$base") vs baseline_insert_1kb_jsonb)"
 # The write floor of a decision, on the floor run's tasks, dealt the same way.
 "${PSQL[@]}" -d $DB -c "truncate bench.decide_floor_queue;
   insert into bench.decide_floor_queue
@@ -62,7 +86,10 @@ echo "bench decide: $decide tps (ratio $(ratio "$decide" "$base") vs baseline_in
                      and assignee in ('floor-ann', 'floor-bob', 'floor-cyd')) t) q;" >/dev/null
 queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_floor_queue")
 dfloor=$(tps bench/decide_floor.sql -t $((queued / CLIENTS - 1)) -D n=0)
-echo "bench decide_write_floor: $dfloor tps (ratio $(ratio "$dfloor" "$base") vs baseline_insert_1kb_jsonb; decide is $(ratio "$decide" "$dfloor") of it)"
+R[around]+=" $(tps bench/baseline.sql -T $SLICE)"
+around=$(median around)
+echo "bench decide: $decide tps (ratio $(ratio "$decide" "$around") vs baseline_insert_1kb_jsonb $around tps around it)"
+echo "bench decide_write_floor: $dfloor tps (ratio $(ratio "$dfloor" "$around") vs baseline_insert_1kb_jsonb; decide is $(ratio "$decide" "$dfloor") of it)"
 
 # Inbox: 1,000,000 open tasks over 10,000 principals, 1,000 calls, p99 latency.
 "${PSQL[@]}" -d $DB -f bench/seed-inbox.sql >/dev/null
@@ -84,16 +111,24 @@ echo "bench inbox_p99_1m_open_tasks_${CLIENTS}_clients: $p99c ms (ratio $(ratio 
 # Full lifecycle (submit + two decisions by two approvers) at 8 clients:
 # through REST with a token each, against the same work by direct SQL.
 if [ -n "${AWE_REST_URL:-}" ]; then
-  sql_lc=$(tps bench/lifecycle.sql -T "$SECS" -c 8 -j 2)
-  # The same calls in the REST server's statement sequence, without the server.
-  shaped_lc=$(BENCH_USER=authenticator tps bench/lifecycle_postgrest.sql -T "$SECS" -c 8 -j 2)
   # The REST server connects to database awe; give it the same fixtures there.
   "${PSQL[@]}" -d awe -f bench/setup.sql >/dev/null 2>&1
   cargo build -q --release -p awe-e2e --example rest_bench
-  read -r rest_lc rest_n rest_err < <(target/release/examples/rest_bench "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SECS")
-  echo "bench lifecycle_sql_8_clients: $sql_lc lifecycles/s (ratio $(ratio "$sql_lc" "$base") vs baseline_insert_1kb_jsonb)"
-  echo "bench lifecycle_sql_as_postgrest_sends_it_8_clients: $shaped_lc lifecycles/s (ratio $(ratio "$shaped_lc" "$sql_lc") vs lifecycle_sql_8_clients)"
-  echo "bench lifecycle_rest_8_clients: $rest_lc lifecycles/s (ratio $(ratio "$rest_lc" "$sql_lc") vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
+  rest() {  # lifecycles/s through REST; done and error counts go to a file
+    local lc n err
+    read -r lc n err < <(target/release/examples/rest_bench "$AWE_REST_URL" "$AWE_JWT_SECRET" bench 8 "$SLICE")
+    echo "$n $err" >> "$OUT/rest_counts.txt"
+    echo "$lc"
+  }
+  rm -f "$OUT/rest_counts.txt"
+  # The same calls in the REST server's statement sequence, without the server:
+  # pgbench as the REST server's login role.
+  interleave sql="tps bench/lifecycle.sql -T $SLICE -c 8 -j 2" \
+             shaped="BENCH_USER=authenticator tps bench/lifecycle_postgrest.sql -T $SLICE -c 8 -j 2" rest="rest"
+  read -r rest_n rest_err < <(awk '{n += $1; e += $2} END {print n, e}' "$OUT/rest_counts.txt")
+  echo "bench lifecycle_sql_8_clients: $(median sql) lifecycles/s (ratio $(ratio "$(median sql)" "$base") vs baseline_insert_1kb_jsonb)"
+  echo "bench lifecycle_sql_as_postgrest_sends_it_8_clients: $(median shaped) lifecycles/s (ratio $(ratio_of shaped sql) vs lifecycle_sql_8_clients)"
+  echo "bench lifecycle_rest_8_clients: $(median rest) lifecycles/s (ratio $(ratio_of rest sql) vs lifecycle_sql_8_clients; $rest_n done, $rest_err errors; target >= 0.5)"
 fi
 
 # Webhooks: sustained delivery rate, worker memory, commit → receipt latency.
