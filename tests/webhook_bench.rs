@@ -27,7 +27,7 @@ fn main() {
     let target: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let recv = Receiver::start(|_, _| resp(204));
     let url = format!("{}/hooks", recv.url());
-    let count = || recv.requests().len() as u64;
+    let count = || recv.count() as u64;
 
     // Baseline: this process posting to the same receiver, 16 keep-alive connections.
     let n_base = 20_000u64;
@@ -90,12 +90,12 @@ fn main() {
     let mut lat = Vec::new();
     for i in 0..50 {
         std::thread::sleep(Duration::from_millis(30));
-        let before = recv.requests().len();
+        let before = recv.count();
         let committed = now_secs();
         db.json("select awe.submit($1, 'doc', $2, '{}', null, $3)::text", &[&key, &format!("lat-{i}"), &url]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(r) = recv.requests().get(before) {
+            if let Some(r) = recv.nth(before) {
                 lat.push((r.at - committed) * 1000.0);
                 break;
             }

@@ -179,6 +179,17 @@ impl Receiver {
         self.reqs.lock().unwrap().clone()
     }
 
+    /// How many requests arrived, without copying them (a copy holds the
+    /// lock the serving threads need, for long once there are many).
+    pub fn count(&self) -> usize {
+        self.reqs.lock().unwrap().len()
+    }
+
+    /// The `i`th request to arrive, if it has.
+    pub fn nth(&self, i: usize) -> Option<Req> {
+        self.reqs.lock().unwrap().get(i).cloned()
+    }
+
     /// Requests on a path.
     pub fn on_path(&self, path: &str) -> Vec<Req> {
         self.requests().into_iter().filter(|r| r.path == path).collect()
