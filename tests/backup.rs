@@ -5,7 +5,7 @@
 //! Works in two throwaway databases on the local cluster. pg_dump and
 //! pg_restore come from AWE_PG_BIN (default: PostgreSQL 15's bin directory).
 
-use awe_e2e::{database_url_for as url_of, rid, unique, users, Db};
+use awe_e2e::{rid, unique, users, Db, ScratchDatabase};
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -13,10 +13,6 @@ use std::process::Command;
 fn pg_bin(tool: &str) -> String {
     let dir = std::env::var("AWE_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     format!("{dir}/{tool}")
-}
-
-fn admin() -> Client {
-    Client::connect(&url_of("postgres"), NoTls).expect("connect to database postgres")
 }
 
 /// Row count of every awe table, by name, as the superuser sees them.
@@ -42,31 +38,13 @@ fn run(cmd: &mut Command) {
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Drops the two databases however the test ends.
-struct Databases(Vec<String>);
-
-impl Drop for Databases {
-    fn drop(&mut self) {
-        let mut c = admin();
-        for d in &self.0 {
-            let _ = c.batch_execute(&format!("drop database if exists {d} with (force)"));
-        }
-    }
-}
-
 #[test]
 fn pg_dump_and_pg_restore_keep_every_row_and_the_restored_database_carries_on() {
-    let name = unique("backup").replace('-', "_");
-    let (src, dst) = (format!("{name}_src"), format!("{name}_dst"));
-    let _cleanup = Databases(vec![src.clone(), dst.clone()]);
-    let mut a = admin();
-    for d in [&src, &dst] {
-        a.batch_execute(&format!("create database {d}")).unwrap();
-    }
+    let (src, dst) = (ScratchDatabase::new("backup_src"), ScratchDatabase::new("backup_dst"));
 
     // Something in every table: directory, policies, a request part-way
     // through (tasks, events, deliveries, a resolver job), keys and secrets.
-    let mut db = Db { client: Client::connect(&url_of(&src), NoTls).unwrap(), tenant: "acme".into() };
+    let mut db = Db { client: Client::connect(&src.url(), NoTls).unwrap(), tenant: "acme".into() };
     db.exec("create extension awe; select awe.create_tenant('acme'); set awe.tenant = 'acme';
              select awe.map_role_to_tenant('awe_anon', 'acme');
              select awe.upsert_principal('ann', 'Ann'); select awe.grant_role('bob', 'finance');
@@ -92,12 +70,12 @@ fn pg_dump_and_pg_restore_keep_every_row_and_the_restored_database_carries_on() 
     }
     let last_delivery: i64 = db.client.query_one("select max(delivery_id) from awe.delivery", &[]).unwrap().get(0);
 
-    let file = std::env::temp_dir().join(format!("{name}.dump"));
-    run(Command::new(pg_bin("pg_dump")).args(["-Fc", "-f"]).arg(&file).arg(url_of(&src)));
-    run(Command::new(pg_bin("pg_restore")).args(["--exit-on-error", "-d", &url_of(&dst)]).arg(&file));
+    let file = std::env::temp_dir().join(format!("{}.dump", src.name));
+    run(Command::new(pg_bin("pg_dump")).args(["-Fc", "-f"]).arg(&file).arg(src.url()));
+    run(Command::new(pg_bin("pg_restore")).args(["--exit-on-error", "-d", &dst.url()]).arg(&file));
     let _ = std::fs::remove_file(&file);
 
-    let mut db = Db { client: Client::connect(&url_of(&dst), NoTls).unwrap(), tenant: "acme".into() };
+    let mut db = Db { client: Client::connect(&dst.url(), NoTls).unwrap(), tenant: "acme".into() };
     db.exec("set awe.tenant = 'acme'");
     assert_eq!(counts(&mut db.client), before, "row counts after restore");
     let verified = db.json("select awe.verify_timeline($1::text::uuid)::text", &[&rid(&r)]);

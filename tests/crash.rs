@@ -170,14 +170,14 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
 
     // Strike once deliveries are flowing and plenty are still queued.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while recv.requests().len() < 300 {
+    while recv.count() < 300 {
         assert!(Instant::now() < deadline, "deliveries did not start");
         std::thread::sleep(Duration::from_millis(5));
     }
     let queued = pending(&mut c);
     let in_flight = c.count("select count(*)::text from awe.delivery where tenant_id = $1 and status = 'delivering'");
     let before = worker_pid(&mut c).expect("a worker");
-    let received_at_strike = recv.requests().len();
+    let received_at_strike = recv.count();
     disrupt(&mut c);
     let after = wait_worker(&mut c, Some(&before));
     eprintln!("{what}: struck after {received_at_strike} webhooks with {queued} queued ({in_flight} claimed); worker {before} → {after}");
@@ -218,7 +218,7 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
     eprintln!(
         "{what}: {} events, {} webhooks received, {duplicates} duplicates, all delivered {:.1} s after the start",
         events.len(),
-        recv.requests().len(),
+        recv.count(),
         started.elapsed().as_secs_f64()
     );
 }

@@ -25,7 +25,7 @@ pub fn database_url() -> String {
 }
 
 /// The cluster URL with another database name.
-pub fn database_url_for(db: &str) -> String {
+fn database_url_for(db: &str) -> String {
     let base = database_url();
     let (head, _) = base.rsplit_once('/').expect("a database URL ends in /name");
     format!("{head}/{db}")
@@ -33,6 +33,34 @@ pub fn database_url_for(db: &str) -> String {
 
 pub fn connect() -> Client {
     Client::connect(&database_url(), NoTls).expect("connect to the awe cluster")
+}
+
+/// A database of its own on the local cluster (awe not created in it),
+/// dropped however the test ends.
+pub struct ScratchDatabase {
+    pub name: String,
+}
+
+impl ScratchDatabase {
+    pub fn new(prefix: &str) -> ScratchDatabase {
+        let name = unique(prefix).replace('-', "_");
+        maintenance().batch_execute(&format!("create database {name}")).unwrap();
+        ScratchDatabase { name }
+    }
+
+    pub fn url(&self) -> String {
+        database_url_for(&self.name)
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let _ = maintenance().batch_execute(&format!("drop database if exists {} with (force)", self.name));
+    }
+}
+
+fn maintenance() -> Client {
+    Client::connect(&database_url_for("postgres"), NoTls).expect("connect to database postgres")
 }
 
 /// An error as a caller sees it.
