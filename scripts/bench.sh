@@ -62,29 +62,24 @@ echo "bench submit_write_floor: $(median floor) tps (ratio $(ratio_of floor base
 # third task of every request, so concurrent decisions fall on different
 # requests (decisions on one request serialise on its row lock by design;
 # tests/concurrency.rs covers that case).
-"${PSQL[@]}" -d $DB -c "set awe.tenant = 'bench'; truncate bench.decide_queue;
-  insert into bench.decide_queue
-  select (k - 1) % $CLIENTS, (k - 1) / $CLIENTS + 1, task_id, assignee
-    from (select row_number() over (order by nth, created_at, request_id) k, task_id, assignee
-            from (select task_id, assignee, created_at, request_id,
-                         row_number() over (partition by request_id order by task_id) nth
-                    from awe.task where tenant_id = 'bench' and status = 'open' and stage_index = 0
-                     and assignee in ('ann', 'bob', 'cyd')) t) q;" >/dev/null
-queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_queue")
+deal() {  # deal <queue table> <assignees>: queues their open first-stage tasks; prints how many
+  "${PSQL[@]}" -d $DB -c "truncate $1;
+    insert into $1
+    select (k - 1) % $CLIENTS, (k - 1) / $CLIENTS + 1, task_id, assignee
+      from (select row_number() over (order by nth, created_at, request_id) k, task_id, assignee
+              from (select task_id, assignee, created_at, request_id,
+                           row_number() over (partition by request_id order by task_id) nth
+                      from awe.task where tenant_id = 'bench' and status = 'open' and stage_index = 0
+                       and assignee in ($2)) t) q;" >/dev/null
+  "${PSQL[@]}" -d $DB -tAc "select count(*) from $1"
+}
+queued=$(deal bench.decide_queue "'ann', 'bob', 'cyd'")
 # Decisions use up their queue, so they are not interleaved: each runs once,
 # between two baseline runs.
 R[around]=$(tps bench/baseline.sql -T $SLICE)
 decide=$(tps bench/decide.sql -t $((queued / CLIENTS - 1)) -D n=0)
 # The write floor of a decision, on the floor run's tasks, dealt the same way.
-"${PSQL[@]}" -d $DB -c "truncate bench.decide_floor_queue;
-  insert into bench.decide_floor_queue
-  select (k - 1) % $CLIENTS, (k - 1) / $CLIENTS + 1, task_id, assignee
-    from (select row_number() over (order by nth, created_at, request_id) k, task_id, assignee
-            from (select task_id, assignee, created_at, request_id,
-                         row_number() over (partition by request_id order by task_id) nth
-                    from awe.task where tenant_id = 'bench' and status = 'open'
-                     and assignee in ('floor-ann', 'floor-bob', 'floor-cyd')) t) q;" >/dev/null
-queued=$("${PSQL[@]}" -d $DB -tAc "select count(*) from bench.decide_floor_queue")
+queued=$(deal bench.decide_floor_queue "'floor-ann', 'floor-bob', 'floor-cyd'")
 dfloor=$(tps bench/decide_floor.sql -t $((queued / CLIENTS - 1)) -D n=0)
 R[around]+=" $(tps bench/baseline.sql -T $SLICE)"
 around=$(median around)
