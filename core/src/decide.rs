@@ -1,7 +1,9 @@
 //! Decision-mode arithmetic and who may do what with a task.
 
-use crate::model::{Task, TaskStatus};
-use crate::policy::{Mode, RuleKind};
+use crate::model::{Decision, Task, TaskStatus};
+use crate::policy::Mode;
+#[cfg(test)]
+use crate::policy::RuleKind;
 
 /// Where a stage stands after counting its live votes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +39,11 @@ pub fn tally<'a>(mode: Mode, veto: bool, tasks: impl IntoIterator<Item = &'a Tas
     }
     if veto {
         if let Some(t) = live.iter().find(|t| t.status == TaskStatus::Rejected) {
-            return Tally::Rejected(format!("rejected by {}", t.voter()));
+            return Tally::Rejected(format!("rejected by {}", t.decided_by.as_deref().unwrap_or(&t.assignee)));
         }
     }
     if let Some(t) = live.iter().find(|t| t.required && t.status == TaskStatus::Rejected) {
-        return Tally::Rejected(format!("required approver {} rejected", t.voter()));
+        return Tally::Rejected(format!("required approver {} rejected", t.decided_by.as_deref().unwrap_or(&t.assignee)));
     }
     let optional: Vec<&&Task> = live.iter().filter(|t| !t.required).collect();
     let count = |s: TaskStatus| optional.iter().filter(|t| t.status == s).count();
@@ -60,45 +62,49 @@ pub fn tally<'a>(mode: Mode, veto: bool, tasks: impl IntoIterator<Item = &'a Tas
     }
 }
 
-/// Actions the server offers on a task, in a stable order. Clients show
-/// these; `decide` refuses anything not listed.
-#[derive(Debug, Clone, Copy)]
-pub struct ActionInput<'a> {
-    pub kind: RuleKind,
-    pub required: bool,
-    pub task_open: bool,
-    pub request_in_review: bool,
-    pub claimed_by: Option<&'a str>,
-    pub viewer: &'a str,
-    pub revisions_left: bool,
-    /// `forbid_repeat_approvers` and the viewer approved another stage.
-    pub approved_elsewhere: bool,
+/// What a person can do with a task. The inbox lists the actions a viewer
+/// may take (`Machine::available_actions`), and every operation checks its
+/// action with the same code (`Machine::check_action`), so whatever the
+/// inbox offers is exactly what the operation accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Approve,
+    Reject,
+    Abstain,
+    RequestChanges,
+    Comment,
+    Claim,
+    Release,
 }
 
-pub fn available_actions(a: &ActionInput<'_>) -> Vec<&'static str> {
-    if !a.task_open || !a.request_in_review {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    if a.kind == RuleKind::Approver {
-        if !a.approved_elsewhere {
-            out.push("approve");
-        }
-        out.push("reject");
-        if !a.required {
-            out.push("abstain");
-        }
-        if a.revisions_left {
-            out.push("request_changes");
+impl Action {
+    /// In the order clients show them.
+    pub const ALL: [Action; 7] = [Action::Approve, Action::Reject, Action::Abstain, Action::RequestChanges, Action::Comment, Action::Claim, Action::Release];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Abstain => "abstain",
+            Action::RequestChanges => "request_changes",
+            Action::Comment => "comment",
+            Action::Claim => "claim",
+            Action::Release => "release",
         }
     }
-    out.push("comment");
-    match a.claimed_by {
-        Some(c) if c == a.viewer => out.push("release"),
-        Some(_) => {}
-        None => out.push("claim"),
+
+    pub fn of_decision(d: Decision) -> Action {
+        match d {
+            Decision::Approve => Action::Approve,
+            Decision::Reject => Action::Reject,
+            Decision::Abstain => Action::Abstain,
+            Decision::RequestChanges => Action::RequestChanges,
+        }
     }
-    out
+
+    pub fn is_decision(self) -> bool {
+        matches!(self, Action::Approve | Action::Reject | Action::Abstain | Action::RequestChanges)
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +123,7 @@ mod tests {
             status,
             due_at: None,
             decided_by: None,
+            claimed_by: None,
             is_new: false,
         }
     }
@@ -196,24 +203,4 @@ mod tests {
         assert_eq!(tally(Mode::All, true, &tasks), Tally::Approved);
     }
 
-    #[test]
-    fn actions() {
-        let base = ActionInput {
-            kind: RuleKind::Approver,
-            required: false,
-            task_open: true,
-            request_in_review: true,
-            claimed_by: None,
-            viewer: "u",
-            revisions_left: true,
-            approved_elsewhere: false,
-        };
-        assert_eq!(available_actions(&base), vec!["approve", "reject", "abstain", "request_changes", "comment", "claim"]);
-        let req = ActionInput { required: true, revisions_left: false, claimed_by: Some("u"), ..base };
-        assert_eq!(available_actions(&req), vec!["approve", "reject", "comment", "release"]);
-        let obs = ActionInput { kind: RuleKind::Observer, claimed_by: Some("v"), ..base };
-        assert_eq!(available_actions(&obs), vec!["comment"]);
-        assert!(available_actions(&ActionInput { task_open: false, ..base }).is_empty());
-        assert_eq!(available_actions(&ActionInput { approved_elsewhere: true, ..base })[0], "reject");
-    }
 }

@@ -44,10 +44,12 @@ catalogue! {
     RequestState        => ("AWE-REQUEST-STATE", "PT409", 409, "the request's status does not allow this operation"),
     TaskClosed          => ("AWE-TASK-CLOSED", "PT409", 409, "the task is already decided or closed; decisions are final"),
     ActionNotAllowed    => ("AWE-ACTION-NOT-ALLOWED", "PT409", 409, "this action is not among the task's available actions"),
+    AssigneeNotAllowed  => ("AWE-ASSIGNEE-NOT-ALLOWED", "PT409", 409, "the principal may not vote on this request (segregation of duties), so the task cannot go to them"),
     MaxRevisions        => ("AWE-MAX-REVISIONS", "PT409", 409, "the request already used the policy's max_revisions"),
     IdempotencyConflict => ("AWE-IDEMPOTENCY-CONFLICT", "PT409", 409, "the idempotency key was used before with a different body"),
     PolicyInvalid       => ("AWE-POLICY-INVALID", "PT422", 422, "the policy definition is invalid; details list every problem with its path"),
     Busy                => ("AWE-BUSY", "PT503", 503, "a lock could not be taken in time; retry"),
+    Cancelled           => ("AWE-CANCELLED", "57014", 500, "the statement was cancelled (statement_timeout or a cancel request) while awe was evaluating a rule"),
     Internal            => ("AWE-INTERNAL", "XX000", 500, "a bug in awe; the transaction was rolled back"),
 }
 

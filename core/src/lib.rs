@@ -1,6 +1,8 @@
 //! awe's functional core: everything that decides, with no Postgres in sight.
 //! The extension crate loads rows, calls into here, and writes the result.
 
+pub mod access;
+pub mod audit;
 pub mod context_schema;
 pub mod decide;
 pub mod duration;

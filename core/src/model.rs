@@ -96,16 +96,25 @@ pub struct Task {
     pub status: TaskStatus,
     /// Unix microseconds; `None` when the stage has no SLA.
     pub due_at: Option<i64>,
-    /// Who actually decided (the assignee or an active delegate).
+    /// Who actually decided: the assignee, an active delegate, or
+    /// `SYSTEM_ACTOR` for a decision the engine took (an SLA's
+    /// auto_approve / auto_reject).
     pub decided_by: Option<String>,
+    /// Who has claimed the task (a signal to co-approvers, not a lock).
+    pub claimed_by: Option<String>,
     /// `true` for rows the engine created in this operation.
     pub is_new: bool,
 }
 
 impl Task {
-    /// Who cast this task's vote, for repeat-approver checks.
-    pub fn voter(&self) -> &str {
-        self.decided_by.as_deref().unwrap_or(&self.assignee)
+    /// The person who cast this task's vote, for repeat-approver checks:
+    /// never the system, whose decisions are nobody's vote.
+    pub fn voter(&self) -> Option<&str> {
+        match self.decided_by.as_deref() {
+            Some(SYSTEM_ACTOR) => None,
+            Some(who) => Some(who),
+            None => Some(&self.assignee),
+        }
     }
 
     /// Counts toward the stage's arithmetic.
@@ -138,11 +147,17 @@ pub struct NewEvent {
     pub data: Value,
 }
 
-/// A task status change for an existing task.
+/// A change to an existing task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskChange {
     pub id: String,
     pub status: TaskStatus,
+    /// Set when this operation decided the task: who decided (a person, or
+    /// `SYSTEM_ACTOR`), and the decision's comment.
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
+    /// `Some` when the claim changed: the new claimer, or `None` (released).
+    pub claimed_by: Option<Option<String>>,
 }
 
 /// Everything one operation changes; the shell writes it in a few statements.
@@ -156,4 +171,5 @@ pub struct Effects {
 }
 
 /// The actor recorded for work the engine or the worker does on its own.
+/// Reserved: no principal, actor or assignee may be called this.
 pub const SYSTEM_ACTOR: &str = "system";

@@ -280,7 +280,29 @@ impl Reader<'_> {
         }
     }
 
-    fn logic(&mut self, path: &str, rule: &Value) {
+    /// A JSONLogic rule a policy runs. It must be an operation: an object
+    /// with exactly one key, a known operator (`{"<=": [{"var": "amount"},
+    /// 1000]}`). Anything else is JSONLogic data, not logic: a string, a
+    /// number, an array or a many-key object evaluates to itself and is
+    /// truthy, so `skip_if: "total < 500"` would skip the stage for
+    /// everyone. Conditions (`skip_if`) may also be `true` or `false`.
+    fn logic(&mut self, path: &str, rule: &Value, condition: bool) {
+        match rule {
+            Value::Object(m) if m.len() == 1 => {}
+            Value::Bool(_) if condition => {}
+            other => {
+                let expected = if condition { "a JSONLogic operation such as {\"<=\": [{\"var\": \"amount\"}, 1000]}, or true/false" }
+                               else { "a JSONLogic operation such as {\"var\": \"manager\"}" };
+                let got = match other {
+                    Value::Object(m) if m.is_empty() => "an empty object".to_string(),
+                    Value::Object(m) => format!("an object with {} keys (JSONLogic reads it as data, which is always true)", m.len()),
+                    Value::String(_) => "a string (JSONLogic reads it as data, which is true unless empty)".to_string(),
+                    v => type_name(v).to_string(),
+                };
+                self.problem(path, "logic", format!("must be {expected}, not {got}"));
+                return;
+            }
+        }
         let depth = json_depth(rule);
         if depth > self.limits.max_logic_depth {
             self.problem(path, "limit", format!("nested {depth} levels deep; the limit (awe.max_logic_depth) is {}", self.limits.max_logic_depth));
@@ -383,9 +405,9 @@ impl Reader<'_> {
         let exclude = self.rule_list(map, path, "exclude", false);
         let mode = self.mode(map, path, &rules);
         let veto = self.boolean(map, path, "veto", true);
-        let skip_if = map.get("skip_if").filter(|v| !v.is_null()).cloned();
+        let skip_if = map.get("skip_if").cloned();
         if let Some(rule) = &skip_if {
-            self.logic(&join(path, "skip_if"), rule);
+            self.logic(&join(path, "skip_if"), rule, true);
         }
         let on_empty = match map.get("on_empty") {
             None => OnEmpty::Block,
@@ -583,7 +605,7 @@ impl Reader<'_> {
                     self.problem(join(path, "logic"), "required", "is required: JSONLogic returning a principal or a list");
                     return None;
                 };
-                self.logic(&join(path, "logic"), logic);
+                self.logic(&join(path, "logic"), logic, false);
                 RuleSource::Expression { logic: logic.clone() }
             }
             _ => {
@@ -792,5 +814,32 @@ mod tests {
     fn not_an_object() {
         assert_eq!(problems(json!([1])), vec![(String::new(), "type")]);
         assert_eq!(problems(json!({"key": "k", "artifact_type": "d"})), vec![("stages".to_string(), "required")]);
+    }
+
+    #[test]
+    fn rules_must_be_operations_not_data() {
+        for (skip_if, ok) in [
+            (json!("total < 500"), false),
+            (json!(1), false),
+            (json!([{"<": [1, 2]}]), false),
+            (json!(null), false),
+            (json!({}), false),
+            (json!({"<": [{"var": "total"}, 500]}), true),
+            (json!({"<": [{"var": "total"}, 500], "note": "x"}), false),
+            (json!(true), true),
+            (json!(false), true),
+        ] {
+            let v = json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "skip_if": skip_if.clone(), "rules": [
+                {"type": "user", "user": "a"}]}]});
+            if ok {
+                assert!(parse(v).is_ok(), "{skip_if}");
+            } else {
+                assert_eq!(problems(v), vec![("stages[0].skip_if".to_string(), "logic")], "{skip_if}");
+            }
+        }
+        for logic in [json!("mia"), json!(["mia"]), json!(null), json!(true)] {
+            let v = json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [{"type": "expression", "logic": logic}]}]});
+            assert_eq!(problems(v), vec![("stages[0].rules[0].logic".to_string(), "logic")]);
+        }
     }
 }

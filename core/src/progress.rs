@@ -6,7 +6,7 @@
 //! operation, so each request advances exactly once however many approvers
 //! click at the same moment.
 
-use crate::decide::{tally, Tally};
+use crate::decide::{tally, Action, Tally};
 use crate::error::{err, AweError, AweResult, Code};
 use crate::logic::LogicCache;
 use crate::model::*;
@@ -87,16 +87,41 @@ impl<'p, 'e> Machine<'p, 'e> {
     }
 
     fn set_task(&mut self, idx: usize, s: TaskStatus) {
-        let t = &mut self.state.tasks[idx];
-        t.status = s;
+        self.state.tasks[idx].status = s;
+        if let Some(change) = self.task_change(idx) {
+            change.status = s;
+        }
+    }
+
+    /// The pending change of an existing task (made on first use); `None`
+    /// for a task created in this operation, whose insert carries its state.
+    fn task_change(&mut self, idx: usize) -> Option<&mut TaskChange> {
+        let t = &self.state.tasks[idx];
         if t.is_new {
-            if let Some(n) = self.effects.new_tasks.iter_mut().find(|n| n.id == t.id) {
-                n.status = s;
+            let (id, status) = (t.id.clone(), t.status);
+            if let Some(n) = self.effects.new_tasks.iter_mut().find(|n| n.id == id) {
+                n.status = status;
             }
-        } else {
-            let id = t.id.clone();
-            self.effects.task_changes.retain(|c| c.id != id);
-            self.effects.task_changes.push(TaskChange { id, status: s });
+            return None;
+        }
+        let pos = match self.effects.task_changes.iter().position(|c| c.id == t.id) {
+            Some(p) => p,
+            None => {
+                self.effects.task_changes.push(TaskChange { id: t.id.clone(), status: t.status, decided_by: None, comment: None, claimed_by: None });
+                self.effects.task_changes.len() - 1
+            }
+        };
+        Some(&mut self.effects.task_changes[pos])
+    }
+
+    /// Records a decision on a task: its status, who decided (a person or
+    /// the system) and the comment.
+    fn record_decision(&mut self, idx: usize, decision: Decision, by: &str, comment: Option<&str>) {
+        self.set_task(idx, decision.task_status());
+        self.state.tasks[idx].decided_by = Some(by.to_string());
+        if let Some(change) = self.task_change(idx) {
+            change.decided_by = Some(by.to_string());
+            change.comment = comment.map(str::to_string);
         }
     }
 
@@ -118,61 +143,43 @@ impl<'p, 'e> Machine<'p, 'e> {
         self.policy.steps().into_iter().find(|step| step.iter().any(|&i| !self.state.stages[i].is_passed()))
     }
 
+    /// People who approved another stage of this request (never the
+    /// system, whose decisions are nobody's vote).
     fn earlier_approvers(&self, stage: usize) -> HashSet<String> {
         self.state
             .tasks
             .iter()
             .filter(|t| t.stage != stage && t.status == TaskStatus::Approved)
-            .map(|t| t.voter().to_string())
+            .filter_map(|t| t.voter().map(str::to_string))
             .collect()
     }
 
     // ---- operations -------------------------------------------------------
 
-    /// Submission: records creation and starts the first step.
-    pub fn submit(&mut self, actor: &str) -> AweResult<()> {
+    /// Submission: records creation and starts the first step. `identity`
+    /// is what the shell knows of the request (artifact, policy version,
+    /// callback): it goes into the `request.created` event, with a digest of
+    /// the context, so the trail vouches for the request row.
+    pub fn submit(&mut self, actor: &str, identity: Value) -> AweResult<()> {
         if self.policy.forbid_self_approval && self.state.requester.is_none() {
             return err(Code::RequesterRequired, "this policy forbids self-approval, so submit needs a requester")
                 .map_err(|e| e.with_hint("pass requester => '<principal id>'"));
         }
-        self.emit("request.created", actor, None, None, json!({"revision": 1, "requester": self.state.requester}));
+        let mut data = json!({"revision": 1, "requester": self.state.requester,
+                              "context_sha256": crate::timeline::context_digest(&self.state.context)});
+        if let (Value::Object(d), Value::Object(extra)) = (&mut data, identity) {
+            d.extend(extra);
+        }
+        self.emit("request.created", actor, None, None, data);
         self.advance(actor)
     }
 
     /// A decision on one task.
     pub fn decide(&mut self, d: &DecisionInput<'_>) -> AweResult<()> {
-        let task = self.task(d.task_id)?.clone();
-        let idx = self.state.tasks.iter().position(|t| t.id == d.task_id).unwrap_or_default();
-        if task.status != TaskStatus::Open {
-            return Err(AweError::new(Code::TaskClosed, format!("task {} is already {}; decisions are final", task.id, task.status.as_str()))
-                .with_details(json!({"task_id": task.id, "task_status": task.status.as_str()})));
-        }
-        if self.state.status != RequestStatus::InReview {
-            return Err(AweError::new(Code::RequestState, format!("request {} is {}, not in_review", self.state.id, self.state.status.as_str())));
-        }
-        self.check_actor(&task, d.actor)?;
-        let refuse = |why: String| Err(AweError::new(Code::ActionNotAllowed, why).with_hint("see the task's available_actions"));
-        if task.kind == RuleKind::Observer {
-            return refuse(format!("task {} is an observer task: it can comment but not decide", task.id));
-        }
-        // Segregation of duties applies to whoever actually votes: a delegate
-        // may be the requester, or someone who approved another stage.
-        if let Some(reason) = self.sod_violation(task.stage, d.actor)? {
-            return refuse(format!("{} may not vote on this request ({reason})", d.actor));
-        }
-        match d.decision {
-            Decision::Abstain if task.required => return refuse("a required approver cannot abstain".into()),
-            Decision::Approve if self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(d.actor) => {
-                return refuse(format!("{} already approved another stage and this policy forbids repeat approvers", d.actor))
-            }
-            Decision::RequestChanges if self.revisions_used() >= self.policy.max_revisions => {
-                return Err(AweError::new(Code::MaxRevisions, format!("this request already had {} revision(s), the policy's max_revisions", self.policy.max_revisions))
-                    .with_hint("approve or reject instead"));
-            }
-            _ => {}
-        }
-        self.set_task(idx, d.decision.task_status());
-        self.state.tasks[idx].decided_by = Some(d.actor.to_string());
+        self.check_action(d.task_id, d.actor, Action::of_decision(d.decision))?;
+        let idx = self.task_index(d.task_id)?;
+        let task = self.state.tasks[idx].clone();
+        self.record_decision(idx, d.decision, d.actor, d.comment);
         let mut data = json!({"decision": d.decision.as_str(), "assignee": task.assignee, "revision": task.revision});
         if let Some(c) = d.comment {
             data["comment"] = json!(c);
@@ -188,6 +195,55 @@ impl<'p, 'e> Machine<'p, 'e> {
             return self.send_back(d.actor, task.stage, d.comment);
         }
         self.advance(d.actor)
+    }
+
+    /// The actions `actor` may take on a task right now, in display order:
+    /// exactly those `check_action` accepts.
+    pub fn available_actions(&mut self, task_id: &str, actor: &str) -> AweResult<Vec<Action>> {
+        let gate = match self.gate(task_id, actor)? {
+            Ok(g) => g,
+            Err(_) => return Ok(Vec::new()),
+        };
+        Ok(Action::ALL.into_iter().filter(|a| gate.allows(*a, self).is_ok()).collect())
+    }
+
+    /// Whether `actor` may take `action` on a task now; the error says why not.
+    pub fn check_action(&mut self, task_id: &str, actor: &str, action: Action) -> AweResult<()> {
+        let gate = self.gate(task_id, actor)??;
+        gate.allows(action, self)
+    }
+
+    /// What every action on a task depends on, computed once: the task is
+    /// open, the request in review, the actor its assignee (or on the
+    /// assignee's delegation chain), and whether the actor may vote. The
+    /// outer error is a failure to look something up; the inner one says
+    /// why the actor may do nothing with the task.
+    fn gate(&mut self, task_id: &str, actor: &str) -> AweResult<Result<Gate, AweError>> {
+        let task = self.task(task_id)?.clone();
+        if task.status != TaskStatus::Open {
+            return Ok(Err(AweError::new(Code::TaskClosed, format!("task {} is already {}; decisions are final", task.id, task.status.as_str()))
+                .with_details(json!({"task_id": task.id, "task_status": task.status.as_str()}))));
+        }
+        if self.state.status != RequestStatus::InReview {
+            return Ok(Err(AweError::new(Code::RequestState, format!("request {} is {}, not in_review", self.state.id, self.state.status.as_str()))));
+        }
+        if let Err(e) = self.check_actor(&task, actor) {
+            return match e.code {
+                Code::NotAssignee => Ok(Err(e)),
+                _ => Err(e),
+            };
+        }
+        let vote = if task.kind == RuleKind::Observer {
+            Err(format!("task {} is an observer task: it can comment but not decide", task.id))
+        } else if let Some(reason) = self.sod_violation(task.stage, actor)? {
+            // Segregation of duties applies to whoever actually votes: a
+            // delegate may be the requester, or excluded.
+            Err(format!("{actor} may not vote on this request ({reason})"))
+        } else {
+            Ok(())
+        };
+        let repeat = self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(actor);
+        Ok(Ok(Gate { actor: actor.to_string(), task, vote, repeat }))
     }
 
     pub fn revisions_used(&self) -> u32 {
@@ -261,7 +317,8 @@ impl<'p, 'e> Machine<'p, 'e> {
             }
         }
         self.set_status(RequestStatus::Pending);
-        self.emit("request.resubmitted", actor, None, None, json!({"revision": self.state.revision}));
+        self.emit("request.resubmitted", actor, None, None,
+            json!({"revision": self.state.revision, "context_sha256": crate::timeline::context_digest(&self.state.context)}));
         self.advance(actor)
     }
 
@@ -308,9 +365,26 @@ impl<'p, 'e> Machine<'p, 'e> {
         if self.current_tasks(old.stage).any(|(_, t)| t.assignee == to && t.status == TaskStatus::Open) {
             return err(Code::BadInput, format!("{to} already has an open task on this stage"));
         }
+        // The new assignee must be able to vote, or an `all` stage would be
+        // stuck on a task nobody can decide.
+        if old.kind == RuleKind::Approver {
+            let why = if to == SYSTEM_ACTOR {
+                Some("\"system\" is reserved for the engine")
+            } else if let Some(reason) = self.sod_violation(old.stage, to)? {
+                Some(reason)
+            } else if self.policy.forbid_repeat_approvers && self.earlier_approvers(old.stage).contains(to) {
+                Some("repeat_approver")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(AweError::new(Code::AssigneeNotAllowed, format!("{to} may not vote on this request ({why}); the task stays with {}", old.assignee))
+                    .with_details(json!({"assignee": to, "reason": why})));
+            }
+        }
         self.set_task(idx, TaskStatus::Reassigned);
         let new_id = (self.env.new_id)();
-        let task = Task { id: new_id.clone(), assignee: to.to_string(), delegated_from: None, status: TaskStatus::Open, decided_by: None, is_new: true, ..old.clone() };
+        let task = Task { id: new_id.clone(), assignee: to.to_string(), delegated_from: None, status: TaskStatus::Open, decided_by: None, claimed_by: None, is_new: true, ..old.clone() };
         self.state.tasks.push(task.clone());
         self.effects.new_tasks.push(task);
         self.emit("task.reassigned", actor, Some(old.stage), Some(old.id.clone()),
@@ -319,32 +393,30 @@ impl<'p, 'e> Machine<'p, 'e> {
     }
 
     /// Claim (or release) a task: a signal to co-approvers, not a lock.
-    /// Anyone who may decide the task may claim it; only the claimer releases.
-    pub fn claim(&mut self, actor: &str, task_id: &str, claim: bool, claimed_by: Option<&str>) -> AweResult<()> {
-        let task = self.task(task_id)?.clone();
-        if task.status != TaskStatus::Open {
-            return err(Code::TaskClosed, format!("task {task_id} is {}; only open tasks can be claimed or released", task.status.as_str()));
+    /// Whoever may vote on the task may claim it while nobody holds it; only
+    /// the claimer releases.
+    pub fn claim(&mut self, actor: &str, task_id: &str, claim: bool) -> AweResult<()> {
+        self.check_action(task_id, actor, if claim { Action::Claim } else { Action::Release })?;
+        let idx = self.task_index(task_id)?;
+        let previous = self.state.tasks[idx].claimed_by.clone();
+        let claimer = claim.then(|| actor.to_string());
+        self.state.tasks[idx].claimed_by = claimer.clone();
+        if let Some(change) = self.task_change(idx) {
+            change.claimed_by = Some(claimer);
         }
-        if self.state.status != RequestStatus::InReview {
-            return err(Code::RequestState, format!("request {} is {}, not in_review", self.state.id, self.state.status.as_str()));
-        }
-        self.check_actor(&task, actor)?;
-        if !claim && claimed_by != Some(actor) {
-            return Err(AweError::new(Code::ActionNotAllowed, format!("task {task_id} is not claimed by {actor}")));
-        }
+        let stage = self.state.tasks[idx].stage;
         let kind = if claim { "task.claimed" } else { "task.released" };
-        self.emit(kind, actor, Some(task.stage), Some(task.id.clone()), json!({"previous": claimed_by}));
+        self.emit(kind, actor, Some(stage), Some(task_id.to_string()), json!({"previous": previous}));
         Ok(())
     }
 
-    /// A comment on the request, or on one task by whoever may act on it
-    /// (observers included). Comments change no state.
+    /// A comment on the request, or on one open task by whoever may act on
+    /// it (observers included). Comments change no state.
     pub fn comment(&mut self, actor: &str, task_id: Option<&str>, body: &str) -> AweResult<()> {
         let stage = match task_id {
             Some(id) => {
-                let task = self.task(id)?.clone();
-                self.check_actor(&task, actor)?;
-                Some(task.stage)
+                self.check_action(id, actor, Action::Comment)?;
+                Some(self.task(id)?.stage)
             }
             None => None,
         };
@@ -353,21 +425,51 @@ impl<'p, 'e> Machine<'p, 'e> {
     }
 
     fn task(&self, task_id: &str) -> AweResult<&Task> {
-        self.state.tasks.iter().find(|t| t.id == task_id).ok_or_else(|| AweError::new(Code::TaskNotFound, format!("task {task_id} not found")))
+        self.task_index(task_id).map(|i| &self.state.tasks[i])
     }
 
-    /// Adds tasks to an active stage (SLA escalation). Returns the new ids.
-    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str) -> AweResult<Vec<String>> {
+    fn task_index(&self, task_id: &str) -> AweResult<usize> {
+        self.state.tasks.iter().position(|t| t.id == task_id).ok_or_else(|| AweError::new(Code::TaskNotFound, format!("task {task_id} not found")))
+    }
+
+    /// Whether `actor` takes part in this request: its requester, someone
+    /// who has or had a task on it, or someone an open task's assignee has
+    /// delegated to (who may act on that task, so may read the request).
+    pub fn involves(&mut self, actor: &str) -> AweResult<bool> {
+        if self.state.requester.as_deref() == Some(actor)
+            || self.state.tasks.iter().any(|t| t.assignee == actor || t.decided_by.as_deref() == Some(actor))
+        {
+            return Ok(true);
+        }
+        let open: Vec<Task> = self.state.tasks.iter().filter(|t| t.status == TaskStatus::Open).cloned().collect();
+        for t in open {
+            if self.check_actor(&t, actor).is_ok() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Adds tasks to an active stage (SLA escalation), recording each new
+    /// task and the task it replaces (`expired_task_id`), if any, in the
+    /// event. Returns the new ids.
+    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str, expired_task_id: Option<&str>) -> AweResult<Vec<String>> {
         if self.state.stages[stage] != StageStatus::Active {
             return Ok(Vec::new());
         }
         let existing: HashSet<String> = self.current_tasks(stage).filter(|(_, t)| t.status == TaskStatus::Open || t.status == TaskStatus::Approved).map(|(_, t)| t.assignee.clone()).collect();
-        let mut ids = Vec::new();
+        let mut tasks = Vec::new();
         for p in principals.iter().filter(|p| !existing.contains(*p)) {
             let id = self.push_task(stage, p, None, RuleKind::Approver, false);
-            ids.push(id);
+            tasks.push((id, p.clone()));
         }
-        self.emit(event, actor, Some(stage), None, json!({"added": principals, "task_ids": ids}));
+        let ids: Vec<String> = tasks.iter().map(|(id, _)| id.clone()).collect();
+        self.emit(event, actor, Some(stage), None, json!({
+            "added": principals,
+            "task_ids": ids,
+            "tasks": tasks.iter().map(|(id, p)| json!({"task_id": id, "assignee": p})).collect::<Vec<_>>(),
+            "expired_task_id": expired_task_id,
+        }));
         Ok(ids)
     }
 
@@ -412,19 +514,21 @@ impl<'p, 'e> Machine<'p, 'e> {
                 // Escalation adds approvers. On an `all` stage the overdue task
                 // would still block, so there it expires and the escalation
                 // approvers take its place (if escalation found anyone).
-                if !kept.is_empty() && stage.mode == Mode::All {
-                    let idx = self.state.tasks.iter().position(|t| t.id == task.id).unwrap_or_default();
+                let expired = (!kept.is_empty() && stage.mode == Mode::All).then(|| task.id.clone());
+                if expired.is_some() {
+                    let idx = self.task_index(&task.id)?;
                     self.set_task(idx, TaskStatus::Expired);
                 }
-                self.add_approvers(sys, task.stage, &kept, "stage.escalated")?;
+                self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref())?;
                 self.advance(sys)?;
                 Ok(None)
             }
             BreachAction::AutoApprove | BreachAction::AutoReject => {
                 let decision = if b.action == BreachAction::AutoApprove { Decision::Approve } else { Decision::Reject };
-                let idx = self.state.tasks.iter().position(|t| t.id == task.id).unwrap_or_default();
-                self.set_task(idx, decision.task_status());
-                self.state.tasks[idx].decided_by = Some(sys.to_string());
+                let idx = self.task_index(&task.id)?;
+                // Recorded as the system's decision, never the absent
+                // assignee's vote.
+                self.record_decision(idx, decision, sys, Some("sla breached"));
                 self.emit("task.decided", sys, Some(task.stage), Some(task.id.clone()),
                     json!({"decision": decision.as_str(), "assignee": task.assignee, "revision": task.revision, "auto": true, "reason": "sla breached"}));
                 self.advance(sys)?;
@@ -436,7 +540,7 @@ impl<'p, 'e> Machine<'p, 'e> {
     fn push_task(&mut self, stage: usize, principal: &str, delegated_from: Option<String>, kind: RuleKind, required: bool) -> String {
         let id = (self.env.new_id)();
         let due_at = self.policy.stages[stage].sla.map(|s| self.env.now + s * 1_000_000);
-        let task = Task { id: id.clone(), stage, revision: self.state.revision, assignee: principal.to_string(), delegated_from, kind, required, status: TaskStatus::Open, due_at, decided_by: None, is_new: true };
+        let task = Task { id: id.clone(), stage, revision: self.state.revision, assignee: principal.to_string(), delegated_from, kind, required, status: TaskStatus::Open, due_at, decided_by: None, claimed_by: None, is_new: true };
         self.state.tasks.push(task.clone());
         self.effects.new_tasks.push(task);
         id
@@ -514,6 +618,12 @@ impl<'p, 'e> Machine<'p, 'e> {
             let reason = if approvers == 0 { "no approver resolved".to_string() } else { format!("only {optional} approver(s) resolved, {needed} needed") };
             return self.stage_empty(i, actor, &reason, json!({"excluded": res.excluded}));
         }
+        // The request is in review from the moment a stage has tasks, so
+        // the events that create them already say so (the trail alone
+        // tells the request's status at every point).
+        if self.state.status == RequestStatus::Pending {
+            self.set_status(RequestStatus::InReview);
+        }
         self.set_stage(i, StageStatus::Active);
         self.emit("stage.started", actor, Some(i), None, json!({"revision": self.state.revision, "approvers": approvers, "excluded": res.excluded}));
         for a in res.assignees {
@@ -571,9 +681,11 @@ impl<'p, 'e> Machine<'p, 'e> {
         }
     }
 
+    /// A rejected request ends: stages still running, and later stages that
+    /// never started, become `cancelled`.
     fn reject_request(&mut self, actor: &str, stage: usize) -> AweResult<()> {
         for i in 0..self.state.stages.len() {
-            if matches!(self.state.stages[i], StageStatus::Active | StageStatus::Resolving) {
+            if matches!(self.state.stages[i], StageStatus::Active | StageStatus::Resolving | StageStatus::Waiting) {
                 self.close_open_tasks(i, TaskStatus::Skipped);
                 self.set_stage(i, StageStatus::Cancelled);
             }
@@ -599,6 +711,58 @@ impl<'p, 'e> Machine<'p, 'e> {
 
     pub fn into_parts(self) -> (RequestState, Effects) {
         (self.state, self.effects)
+    }
+}
+
+/// What every action on one task depends on, for one actor (`Machine::gate`).
+struct Gate {
+    actor: String,
+    task: Task,
+    /// Whether the actor may vote on the task, and if not why.
+    vote: Result<(), String>,
+    /// The actor approved another stage and the policy forbids repeat approvers.
+    repeat: bool,
+}
+
+impl Gate {
+    fn allows(&self, action: Action, m: &Machine<'_, '_>) -> AweResult<()> {
+        let refuse = |why: String| Err(AweError::new(Code::ActionNotAllowed, why).with_hint("see the task's available_actions"));
+        let vote = || self.vote.clone().or_else(refuse);
+        match action {
+            Action::Comment => Ok(()),
+            Action::Release => match self.task.claimed_by.as_deref() {
+                Some(c) if c == self.actor => Ok(()),
+                Some(c) => refuse(format!("task {} is claimed by {c}, not {}", self.task.id, self.actor)),
+                None => refuse(format!("task {} is not claimed", self.task.id)),
+            },
+            Action::Claim => match self.task.claimed_by.as_deref() {
+                Some(c) => refuse(format!("task {} is already claimed by {c}", self.task.id)),
+                None => vote(),
+            },
+            Action::Approve => {
+                vote()?;
+                if self.repeat {
+                    return refuse(format!("{} already approved another stage and this policy forbids repeat approvers", self.actor));
+                }
+                Ok(())
+            }
+            Action::Reject => vote(),
+            Action::Abstain => {
+                vote()?;
+                if self.task.required {
+                    return refuse("a required approver cannot abstain".into());
+                }
+                Ok(())
+            }
+            Action::RequestChanges => {
+                vote()?;
+                if m.revisions_used() >= m.policy.max_revisions {
+                    return Err(AweError::new(Code::MaxRevisions, format!("this request already had {} revision(s), the policy's max_revisions", m.policy.max_revisions))
+                        .with_hint("approve or reject instead"));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! RFC 3339 formatting of Unix microseconds for API responses, without a
-//! date library: the civil-from-days algorithm (proleptic Gregorian, UTC).
+//! RFC 3339 formatting of Unix microseconds for API responses, and HTTP-date
+//! parsing, without a date library: the civil-from-days algorithm and its
+//! inverse (proleptic Gregorian, UTC).
 
 pub fn rfc3339(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
@@ -22,8 +23,45 @@ pub fn rfc3339(micros: i64) -> String {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (days-from-civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An HTTP-date in its preferred form (IMF-fixdate, `Sun, 06 Nov 1994
+/// 08:49:37 GMT`, RFC 9110 §5.6.7) as Unix seconds; `None` otherwise.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut parts = s.split_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as i64 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3_600 + m * 60 + sec)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(super::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(super::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(super::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(super::parse_http_date("06 Nov 1994"), None);
+    }
+
     #[test]
     fn formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

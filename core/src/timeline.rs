@@ -60,6 +60,12 @@ fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
+/// Hex SHA-256 of a value's canonical JSON: how events vouch for a
+/// request's context without repeating it.
+pub fn context_digest(v: &Value) -> String {
+    Sha256::digest(canonical_json(v).as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 over the previous hash and the event's fields, each
 /// length-prefixed so no two different events share an input.
 pub fn event_hash(prev: Option<&[u8]>, e: &ChainedEvent) -> Vec<u8> {

@@ -33,27 +33,29 @@ pub fn signature_header(secrets: &[String], msg_id: &str, timestamp: i64, body: 
         .join(" ")
 }
 
-/// Delays after the 1st, 2nd, … failed attempt; then every 6 hours.
+/// Delays after the 1st, 2nd, … failed attempt (seconds); then every 6 hours.
 pub const RETRY_DELAYS: [i64; 5] = [60, 300, 900, 3_600, 21_600];
-/// Give up once the next attempt would fall later than this after the first.
+/// Give up once the next attempt would fall later than this after the first (seconds).
 pub const GIVE_UP_AFTER: i64 = 26 * 3_600;
+const US: i64 = 1_000_000;
 
-/// When to try again after `attempts` failed attempts (Unix seconds), or
-/// `None` when the delivery is exhausted and becomes a dead letter.
-/// `retry_after` (from a 429/503) replaces the schedule's delay; `jitter_seed`
-/// spreads retries ±10% so a recovering endpoint is not hit all at once.
-pub fn next_attempt_at(attempts: i32, first_attempt_at: i64, now: i64, retry_after: Option<i64>, jitter_seed: u64) -> Option<i64> {
-    let base = RETRY_DELAYS.get((attempts.max(1) - 1) as usize).copied().unwrap_or(21_600);
-    let delay = match retry_after {
-        Some(s) => s.clamp(1, 21_600),
+/// When to try again after `attempts` failed attempts, in Unix microseconds,
+/// or `None` when the delivery is exhausted and becomes a dead letter.
+/// `retry_after_ms` (from a 429/503) replaces the schedule's delay and is
+/// honoured to the millisecond, never earlier; `jitter_seed` spreads
+/// scheduled retries ±10% so a recovering endpoint is not hit all at once.
+pub fn next_attempt_at(attempts: i32, first_attempt_us: i64, now_us: i64, retry_after_ms: Option<i64>, jitter_seed: u64) -> Option<i64> {
+    let base = RETRY_DELAYS.get((attempts.max(1) - 1) as usize).copied().unwrap_or(21_600) * US;
+    let delay = match retry_after_ms {
+        Some(ms) => (ms * 1_000).clamp(0, 21_600 * US),
         None => {
             let spread = base / 10;
             let jitter = if spread > 0 { (splitmix(jitter_seed ^ attempts as u64) % (2 * spread as u64 + 1)) as i64 - spread } else { 0 };
             base + jitter
         }
     };
-    let at = now + delay;
-    (at - first_attempt_at <= GIVE_UP_AFTER).then_some(at)
+    let at = now_us + delay;
+    (at - first_attempt_us <= GIVE_UP_AFTER * US).then_some(at)
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -63,13 +65,16 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// `Retry-After` as seconds (the HTTP-date form is treated as 60 s).
-pub fn parse_retry_after(v: &str) -> Option<i64> {
+/// `Retry-After` as milliseconds from `now_ms`: delay-seconds (RFC 9110
+/// allows only whole seconds; a fraction is honoured too, rounded up to the
+/// millisecond) or an HTTP-date. `None` for a value that is neither.
+pub fn parse_retry_after_ms(v: &str, now_ms: i64) -> Option<i64> {
     let v = v.trim();
-    if v.is_empty() {
-        return None;
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).ceil() as i64);
     }
-    Some(v.parse::<i64>().unwrap_or(60).max(0))
+    let at = crate::time::parse_http_date(v)?;
+    Some((at * 1000 - now_ms).max(0))
 }
 
 /// What the worker does with an HTTP outcome.
@@ -107,6 +112,15 @@ pub struct EventForBody<'a> {
     pub stage_index: Option<i32>,
     pub task_id: Option<&'a str>,
     pub data: &'a Value,
+    /// The event's place in its request's hash chain (the outside witness:
+    /// a receiver that keeps the last hash per request can tell when the
+    /// stored trail no longer continues what it was sent).
+    pub hash: &'a [u8],
+    pub prev_hash: Option<&'a [u8]>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn body(e: &EventForBody<'_>) -> String {
@@ -128,6 +142,8 @@ pub fn body(e: &EventForBody<'_>) -> String {
             "task_id": e.task_id,
             "actor": e.actor,
             "details": e.data,
+            "hash": hex(e.hash),
+            "prev_hash": e.prev_hash.map(hex),
         }
     })
     .to_string()
@@ -158,28 +174,38 @@ mod tests {
 
     #[test]
     fn schedule_then_dead_letter_after_about_a_day() {
-        let t0 = 1_000_000;
+        let t0 = 1_000_000 * US;
         let mut now = t0;
         let mut gaps = Vec::new();
         let mut attempts = 1;
         while let Some(at) = next_attempt_at(attempts, t0, now, None, 7) {
-            gaps.push(at - now);
+            gaps.push((at - now) / US);
             now = at;
             attempts += 1;
         }
-        assert_eq!(gaps.len(), 8, "{gaps:?}");
+        // Eight retries, or seven when the jitter pushes the eighth past 26 h.
+        assert!((7..=8).contains(&gaps.len()), "{gaps:?}");
         for (gap, want) in gaps.iter().zip([60, 300, 900, 3_600, 21_600, 21_600, 21_600, 21_600]) {
             assert!((gap - want).abs() <= want / 10, "{gap} vs {want}");
         }
-        assert!(now - t0 > 23 * 3_600 && now - t0 <= GIVE_UP_AFTER);
+        assert!(now - t0 > 19 * 3_600 * US && now - t0 <= GIVE_UP_AFTER * US);
     }
 
     #[test]
-    fn retry_after_replaces_the_delay() {
-        assert_eq!(next_attempt_at(1, 0, 100, Some(5), 1), Some(105));
-        assert_eq!(next_attempt_at(1, 0, 100, Some(999_999), 1), Some(100 + 21_600));
-        assert_eq!(parse_retry_after(" 30 "), Some(30));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(60));
+    fn retry_after_replaces_the_delay_to_the_millisecond() {
+        let now = 100 * US + 123_456;
+        assert_eq!(next_attempt_at(1, 0, now, Some(1_000), 1), Some(now + US));
+        assert_eq!(next_attempt_at(1, 0, now, Some(250), 1), Some(now + 250_000));
+        assert_eq!(next_attempt_at(1, 0, now, Some(999_999_999), 1), Some(now + 21_600 * US));
+        assert_eq!(parse_retry_after_ms(" 30 ", 0), Some(30_000));
+        assert_eq!(parse_retry_after_ms("1", 0), Some(1_000));
+        assert_eq!(parse_retry_after_ms("0.25", 0), Some(250));
+        assert_eq!(parse_retry_after_ms("-3", 0), None);
+        assert_eq!(parse_retry_after_ms("soon", 0), None);
+        // 2015-10-21T07:28:00Z, asked 10 s before.
+        let at_ms = 1_445_412_480_000;
+        assert_eq!(parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", at_ms - 10_000), Some(10_000));
+        assert_eq!(parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", at_ms + 5_000), Some(0));
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl World {
 
     fn submit(&mut self, ctx: Value) -> AweResult<()> {
         self.state.context = ctx;
-        self.run(|m| m.submit("caller"))
+        self.run(|m| m.submit("caller", json!({})))
     }
 
     fn task_of(&self, who: &str) -> String {
@@ -194,7 +194,7 @@ fn s8_one_reject_stops_everything() {
     w.submit(json!({})).unwrap();
     w.decide("a", Reject).unwrap();
     assert_eq!(w.state.status, RequestStatus::Rejected);
-    assert_eq!(w.state.stages, vec![StageStatus::Rejected, StageStatus::Waiting]);
+    assert_eq!(w.state.stages, vec![StageStatus::Rejected, StageStatus::Cancelled], "a later stage never starts: cancelled");
     assert_eq!(w.kinds().last(), Some(&"request.rejected"));
 }
 
@@ -413,7 +413,7 @@ fn http_stage_waits_in_resolving_until_answered() {
 fn escalation_adds_approvers_to_an_active_stage() {
     let mut w = World::new(one_stage(json!({"mode": "any"}), &["a"]));
     w.submit(json!({})).unwrap();
-    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated")).unwrap();
+    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated", None)).unwrap();
     assert_eq!(w.open(), vec!["a", "fd"]);
     w.decide("fd", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
@@ -450,10 +450,12 @@ fn claim_release_and_comment() {
     let mut w = World::new(one_stage(json!({"mode": "any"}), &["a", "b"]));
     w.submit(json!({})).unwrap();
     let id = w.task_of("a");
-    assert_eq!(w.run(|m| m.claim("b", &id, true, None)).unwrap_err().code, Code::NotAssignee);
-    w.run(|m| m.claim("a", &id, true, None)).unwrap();
-    assert_eq!(w.run(|m| m.claim("a", &id, false, Some("z"))).unwrap_err().code, Code::ActionNotAllowed);
-    w.run(|m| m.claim("a", &id, false, Some("a"))).unwrap();
+    assert_eq!(w.run(|m| m.claim("b", &id, true)).unwrap_err().code, Code::NotAssignee);
+    w.run(|m| m.claim("a", &id, true)).unwrap();
+    assert_eq!(w.state.tasks[0].claimed_by.as_deref(), Some("a"));
+    assert_eq!(w.run(|m| m.claim("a", &id, true)).unwrap_err().code, Code::ActionNotAllowed, "already claimed");
+    w.run(|m| m.claim("a", &id, false)).unwrap();
+    assert_eq!(w.run(|m| m.claim("a", &id, false)).unwrap_err().code, Code::ActionNotAllowed, "nothing to release");
     w.run(|m| m.comment("a", Some(&id), "looks fine")).unwrap();
     w.run(|m| m.comment("caller", None, "please hurry")).unwrap();
     assert_eq!(w.run(|m| m.comment("b", Some(&id), "not mine")).unwrap_err().code, Code::NotAssignee);
@@ -555,4 +557,115 @@ fn escalation_on_an_all_stage_replaces_the_overdue_task() {
     assert_eq!(w.state.tasks.iter().find(|x| x.id == t).unwrap().status, TaskStatus::Expired);
     w.decide("dora", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+/// Whatever the actions list offers is exactly what the operations accept,
+/// for every viewer and every action (one function computes both).
+fn assert_actions_match_operations(w: &mut World, task: &str, viewers: &[&str]) {
+    for who in viewers {
+        let offered = w.run(|m| m.available_actions(task, who)).unwrap();
+        for action in Action::ALL {
+            let accepted = w.run(|m| m.check_action(task, who, action)).is_ok();
+            assert_eq!(offered.contains(&action), accepted, "{who} {action:?}: offered {offered:?}");
+        }
+    }
+}
+
+#[test]
+fn a_delegate_who_is_the_requester_is_offered_no_vote() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_self_approval": true,
+        "stages": [{"name": "s", "rules": users(&["lead"])}]}));
+    w.submit(json!({})).unwrap();
+    w.dir.delegations.insert("lead".into(), "req".into());
+    let t = w.task_of("lead");
+    let offered = w.run(|m| m.available_actions(&t, "req")).unwrap();
+    assert_eq!(offered, vec![Action::Comment], "the requester may comment on the delegated task, never vote");
+    assert_eq!(w.decide_task(&t, "req", Approve).unwrap_err().code, Code::ActionNotAllowed);
+    assert_actions_match_operations(&mut w, &t, &["lead", "req", "stranger"]);
+}
+
+#[test]
+fn actions_match_operations_in_every_state() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_repeat_approvers": true, "max_revisions": 1,
+        "exclude": [{"type": "user", "user": "x"}],
+        "stages": [{"name": "s1", "mode": "all", "rules": [{"type": "user", "user": "a"}, {"type": "user", "user": "o", "kind": "observer"}]},
+                   {"name": "s2", "mode": "any", "rules": [{"type": "user", "user": "c"}, {"type": "user", "user": "b", "required": true}]}]}));
+    w.dir.delegations.insert("b".into(), "x".into());
+    w.submit(json!({})).unwrap();
+    let viewers = ["a", "b", "c", "o", "x", "req", "nobody"];
+    for t in w.state.tasks.clone() {
+        assert_actions_match_operations(&mut w, &t.id, &viewers);
+    }
+    w.decide("a", Approve).unwrap();
+    // c now delegates to a, who approved s1: a may reject c's task, not approve it.
+    w.dir.delegations.insert("c".into(), "a".into());
+    for t in w.state.tasks.clone() {
+        assert_actions_match_operations(&mut w, &t.id, &viewers);
+    }
+    let c2 = w.task_of("c");
+    let offered = w.run(|m| m.available_actions(&c2, "a")).unwrap();
+    assert!(!offered.contains(&Action::Approve) && offered.contains(&Action::Reject), "{offered:?}");
+    let b2 = w.task_of("b");
+    let offered = w.run(|m| m.available_actions(&b2, "b")).unwrap();
+    assert!(!offered.contains(&Action::Abstain), "a required approver: {offered:?}");
+    // b's delegate x is excluded: no vote, no claim.
+    assert_eq!(w.run(|m| m.available_actions(&b2, "x")).unwrap(), vec![Action::Comment]);
+    w.run(|m| m.claim("b", &b2, true)).unwrap();
+    assert_actions_match_operations(&mut w, &b2, &viewers);
+    w.decide("b", RequestChanges).unwrap();
+    for t in w.state.tasks.clone() {
+        assert_actions_match_operations(&mut w, &t.id, &viewers);
+    }
+}
+
+#[test]
+fn reassign_refuses_an_assignee_who_may_not_vote() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_self_approval": true,
+        "exclude": [{"type": "expression", "logic": {"var": "conflicted"}}],
+        "stages": [{"name": "s", "mode": "all", "rules": users(&["a", "b"])}]}));
+    w.submit(json!({"conflicted": "c"})).unwrap();
+    let t = w.task_of("a");
+    for who in ["req", "c", "system"] {
+        let e = w.run(|m| m.reassign("admin", &t, who, None)).unwrap_err();
+        assert_eq!(e.code, Code::AssigneeNotAllowed, "{who}");
+    }
+    assert_eq!(w.open(), vec!["a", "b"], "nothing changed");
+    w.run(|m| m.reassign("admin", &t, "d", None)).unwrap();
+    assert_eq!(w.open(), vec!["b", "d"]);
+}
+
+#[test]
+fn sla_auto_decisions_are_the_systems_and_never_a_persons_vote() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "forbid_repeat_approvers": true, "stages": [
+        {"name": "s1", "rules": users(&["a"]), "sla": "1h", "on_breach": {"action": "auto_approve"}},
+        {"name": "s2", "rules": users(&["a"])}]}));
+    w.submit(json!({})).unwrap();
+    let t = w.task_of("a");
+    w.run(|m| m.breach(&t, 0)).unwrap();
+    let decided = w.state.tasks.iter().find(|x| x.id == t).unwrap();
+    assert_eq!((decided.status, decided.decided_by.as_deref()), (TaskStatus::Approved, Some(SYSTEM_ACTOR)));
+    // a did not vote on s1, so a may approve s2.
+    assert_eq!(w.open(), vec!["a"]);
+    w.decide("a", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn a_rejected_request_cancels_the_stages_that_never_started() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "s1", "rules": users(&["a"])}, {"name": "s2", "rules": users(&["b"])}, {"name": "s3", "rules": users(&["c"])}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("a", Reject).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Rejected);
+    assert_eq!(w.state.stages, vec![StageStatus::Rejected, StageStatus::Cancelled, StageStatus::Cancelled]);
+}
+
+#[test]
+fn who_takes_part_in_a_request() {
+    let mut w = World::new(one_stage(json!({}), &["lead"]));
+    w.submit(json!({})).unwrap();
+    w.dir.delegations.insert("lead".into(), "deputy".into());
+    for (who, yes) in [("req", true), ("lead", true), ("deputy", true), ("stranger", false)] {
+        assert_eq!(w.run(|m| m.involves(who)).unwrap(), yes, "{who}");
+    }
 }
