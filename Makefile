@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
-E2E_SUITES := policy scenarios errors concurrency jsonlogic rest worker backup
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker backup
 
 .PHONY: test demo up down psql bench prereqs install unit pgtest e2e crash clean
 

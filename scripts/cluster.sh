@@ -19,19 +19,27 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
 }
 
+# The postgres user must reach the data directory. When the checkout sits
+# where it cannot (root's home is drwx------ on Debian, as is any mktemp -d
+# folder), the data lives under /var/tmp instead and .awe/pgdata links to
+# it; Postgres itself is always given the real path, never the link.
+resolve_data_dir() {
+  if [ "$(id -u)" = 0 ] && ! runuser -u "$RUN_AS" -- test -x "$AWE_HOME" 2>/dev/null; then
+    local alt="/var/tmp/awe-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+    DATA="$alt/pgdata"
+    LOG="$alt/postgres.log"
+  fi
+}
+
 ensure_data_dir() {
   mkdir -p "$AWE_HOME"
+  resolve_data_dir
   if [ "$(id -u)" = 0 ]; then
-    # The postgres user must reach the data directory; when the checkout sits
-    # somewhere it cannot traverse (e.g. under /root), keep the data in
-    # /var/tmp and link it here.
-    if ! runuser -u "$RUN_AS" -- test -x "$AWE_HOME" 2>/dev/null; then
-      local alt="/var/tmp/awe-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
-      mkdir -p "$alt"
-      [ -L "$DATA" ] || ln -sfn "$alt" "$DATA"
-      LOG="$alt/postgres.log"
+    mkdir -p "$DATA" && chown "$RUN_AS": "$DATA" && chmod 700 "$DATA"
+    if [ "$DATA" != "$AWE_HOME/pgdata" ]; then
+      chown "$RUN_AS": "$(dirname "$DATA")"
+      [ -L "$AWE_HOME/pgdata" ] || ln -sfn "$DATA" "$AWE_HOME/pgdata"
     fi
-    mkdir -p "$DATA/" && chown -R "$RUN_AS": "$(readlink -f "$DATA")"
     touch "$LOG" && chown "$RUN_AS": "$LOG"
   fi
 }
@@ -60,7 +68,9 @@ log_line_prefix = '%m [%p] %q%u@%d '
 CONF
   fi
   if ! running; then
-    as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
+    # RUST_BACKTRACE on purpose: the tests check that no Rust backtrace ever
+    # reaches a client, even when the postmaster's environment asks for them.
+    as_pg env RUST_BACKTRACE=1 "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
   fi
   psql_awe -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 \
     || psql_awe -d postgres -c "create database $DB"
@@ -141,6 +151,7 @@ stop() {
   if running; then as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi
 }
 
+resolve_data_dir
 case "${1:-}" in
   up) up ;;
   stop) stop ;;

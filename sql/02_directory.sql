@@ -50,31 +50,41 @@ create index delegation_active on awe.delegation (tenant_id, principal_id, ends_
 create index delegation_by_delegate on awe.delegation (tenant_id, delegate_id, ends_at) where revoked_at is null;
 
 -- Directory functions. Each returns what it wrote and raises AWE-… errors.
-create function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
-                                     attributes jsonb default null, active boolean default true)
-    returns jsonb language plpgsql volatile as $$
-declare t text := awe.current_tenant(); r awe.principal;
+-- They run with the owner's rights (callers hold no write privilege on the
+-- tables) and name their tenant in every statement.
+create function awe._check_principal_id(principal_id text, what text default 'principal_id') returns void
+    language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
 begin
     if principal_id is null or length(principal_id) not between 1 and 256 then
-        perform awe._raise('AWE-BAD-INPUT', 'principal_id must be 1-256 characters');
+        perform awe._raise('AWE-BAD-INPUT', format('%s must be 1-256 characters', what));
+    elsif principal_id = 'system' then
+        perform awe._raise('AWE-BAD-INPUT', format('%s "system" is reserved for the engine''s own actions', what));
     end if;
+end $$;
+
+create function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
+                                     attributes jsonb default null, active boolean default true)
+    returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); ts timestamptz := now(); r awe.principal;
+begin
+    perform awe._check_principal_id(principal_id);
     if attributes is not null and jsonb_typeof(attributes) <> 'object' then
         perform awe._raise('AWE-BAD-INPUT', 'attributes must be a JSON object');
     end if;
-    insert into awe.principal as p (tenant_id, principal_id, display_name, email, attributes, active)
-    values (t, upsert_principal.principal_id, display_name, email, coalesce(attributes, '{}'), coalesce(active, true))
+    insert into awe.principal as p (tenant_id, principal_id, display_name, email, attributes, active, created_at, updated_at)
+    values (t, upsert_principal.principal_id, display_name, email, coalesce(attributes, '{}'), coalesce(active, true), ts, ts)
     on conflict on constraint principal_pkey do update
        set display_name = coalesce(excluded.display_name, p.display_name),
            email = coalesce(excluded.email, p.email),
            attributes = coalesce(upsert_principal.attributes, p.attributes),
            active = excluded.active,
-           updated_at = now()
+           updated_at = excluded.updated_at
     returning * into r;
     return to_jsonb(r) - 'tenant_id';
 end $$;
 
 create function awe.remove_principal(principal_id text) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
     delete from awe.principal p where p.tenant_id = awe.current_tenant() and p.principal_id = remove_principal.principal_id;
     if not found then
@@ -83,20 +93,28 @@ begin
 end $$;
 
 -- Granting a role (or group) to an unknown principal creates the principal.
+create function awe._ensure_principal(t text, principal_id text) returns void
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+begin
+    perform awe._check_principal_id(principal_id);
+    if not exists (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = _ensure_principal.principal_id) then
+        insert into awe.principal (tenant_id, principal_id) values (t, _ensure_principal.principal_id) on conflict do nothing;
+    end if;
+end $$;
+
 create function awe.grant_role(principal_id text, role text) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant();
 begin
     if role is null or role !~ '^[A-Za-z0-9._:/-]{1,128}$' then
         perform awe._raise('AWE-BAD-INPUT', 'role must be 1-128 characters of letters, digits and . _ - : /');
     end if;
-    perform awe.upsert_principal(principal_id) where not exists
-        (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = grant_role.principal_id);
+    perform awe._ensure_principal(t, principal_id);
     insert into awe.role_grant values (t, role, principal_id) on conflict do nothing;
 end $$;
 
 create function awe.revoke_role(principal_id text, role text) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
     delete from awe.role_grant g where g.tenant_id = awe.current_tenant() and g.role = revoke_role.role
        and g.principal_id = revoke_role.principal_id;
@@ -106,19 +124,18 @@ begin
 end $$;
 
 create function awe.add_to_group(principal_id text, group_path text) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); g text := rtrim(group_path, '/');
 begin
     if g is null or g !~ '^/[^/]' or length(g) > 512 then
         perform awe._raise('AWE-BAD-INPUT', 'group_path must look like /finance/approvers');
     end if;
-    perform awe.upsert_principal(principal_id) where not exists
-        (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = add_to_group.principal_id);
+    perform awe._ensure_principal(t, principal_id);
     insert into awe.group_member values (t, g, principal_id) on conflict do nothing;
 end $$;
 
 create function awe.remove_from_group(principal_id text, group_path text) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
     delete from awe.group_member m where m.tenant_id = awe.current_tenant()
        and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
@@ -132,14 +149,19 @@ end $$;
 -- already assigned to principal_id. Self-service: the actor is recorded.
 create function awe.set_delegation(principal_id text, delegate_id text, starts_at timestamptz, ends_at timestamptz,
                                    reason text default null) returns uuid
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare id uuid;
 begin
-    if principal_id is null or delegate_id is null or principal_id = delegate_id then
+    perform awe._check_principal_id(principal_id);
+    perform awe._check_principal_id(delegate_id, 'delegate_id');
+    if principal_id = delegate_id then
         perform awe._raise('AWE-BAD-INPUT', 'a delegation needs two different principals');
     end if;
     if starts_at is null or ends_at is null or starts_at >= ends_at then
         perform awe._raise('AWE-BAD-INPUT', 'a delegation window needs starts_at < ends_at');
+    end if;
+    if length(reason) > 4000 then
+        perform awe._raise('AWE-LIMIT-EXCEEDED', 'reason is longer than 4000 characters');
     end if;
     insert into awe.delegation (tenant_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by)
     values (awe.current_tenant(), principal_id, delegate_id, starts_at, ends_at, reason, awe.current_actor())
@@ -148,7 +170,7 @@ begin
 end $$;
 
 create function awe.revoke_delegation(delegation_id uuid) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
     update awe.delegation d set revoked_at = now()
      where d.tenant_id = awe.current_tenant() and d.delegation_id = revoke_delegation.delegation_id and d.revoked_at is null;
@@ -163,8 +185,8 @@ select delegation_id, principal_id, delegate_id, starts_at, ends_at, reason, cre
   from awe.delegation
  where tenant_id = awe.current_tenant();
 
--- Backends cache role and group members and delegation windows (read at
--- every stage start); any statement that changes these tables makes every
+-- Backends cache role and group members, delegation windows (read at every
+-- stage start) and which tenants exist; any statement that changes these tables makes every
 -- backend forget them (awe._tables_changed invalidates the table's relcache
 -- entry, transactionally).
 create function awe._tables_changed() returns trigger
@@ -172,7 +194,7 @@ create function awe._tables_changed() returns trigger
 do $$
 declare t text;
 begin
-    foreach t in array array['principal', 'role_grant', 'group_member', 'delegation'] loop
+    foreach t in array array['principal', 'role_grant', 'group_member', 'delegation', 'tenant'] loop
         execute format('create trigger %I after insert or update or delete or truncate on awe.%I
                         for each statement execute function awe._tables_changed()', t || '_changed', t);
     end loop;

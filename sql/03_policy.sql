@@ -53,22 +53,23 @@ create trigger policy_version_guard before update or delete on awe.policy_versio
 create trigger policy_versions_changed after insert or update or delete or truncate on awe.policy_version
     for each statement execute function awe._tables_changed();
 
--- Policy functions (Rust: they validate definitions).
+-- Policy functions (Rust: they validate definitions). Those that write run
+-- with the owner's rights: callers hold no write privilege on the tables.
 create function awe.validate_policy(definition jsonb) returns jsonb
     language c stable as 'MODULE_PATHNAME', 'awe_validate_policy';
 create function awe.create_policy(definition jsonb) returns jsonb
-    language c volatile as 'MODULE_PATHNAME', 'awe_create_policy';
+    language c volatile security definer as 'MODULE_PATHNAME', 'awe_create_policy';
 create function awe.create_policy_version(definition jsonb) returns jsonb
-    language c volatile as 'MODULE_PATHNAME', 'awe_create_policy_version';
+    language c volatile security definer as 'MODULE_PATHNAME', 'awe_create_policy_version';
 create function awe.update_policy_draft(policy_key text, version int, definition jsonb) returns jsonb
-    language c volatile as 'MODULE_PATHNAME', 'awe_update_policy_draft';
+    language c volatile security definer as 'MODULE_PATHNAME', 'awe_update_policy_draft';
 create function awe.import_policy(document text, format text default 'yaml') returns jsonb
-    language c volatile as 'MODULE_PATHNAME', 'awe_import_policy';
+    language c volatile security definer as 'MODULE_PATHNAME', 'awe_import_policy';
 create function awe.policy_to_json(document text, format text default 'yaml') returns jsonb
     language c immutable as 'MODULE_PATHNAME', 'awe_policy_to_json';
 
 create function awe.activate_policy(policy_key text, version int) returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); v awe.policy_version; prev int;
 begin
     -- Serialize activations of one key on the policy row; the partial unique
@@ -93,7 +94,7 @@ begin
 end $$;
 
 create function awe.deactivate_policy(policy_key text) returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); prev int;
 begin
     perform 1 from awe.policy p where p.tenant_id = t and p.policy_key = deactivate_policy.policy_key for update;

@@ -41,7 +41,8 @@ create table awe.request (
 ) with (fillfactor = 80);  -- room for HOT updates: every operation rewrites the row
 create index request_artifact on awe.request (tenant_id, artifact_type, artifact_id);
 create index request_open on awe.request (tenant_id, status, created_at) where status in ('pending', 'in_review', 'changes_requested');
-create index request_expiry on awe.request (expires_at) where expires_at is not null and status in ('pending', 'in_review', 'changes_requested');
+-- Expiry by tenant, so the worker serves every tenant's due expiries in turn.
+create index request_expiry on awe.request (tenant_id, expires_at) where expires_at is not null and status in ('pending', 'in_review', 'changes_requested');
 
 create table awe.task (
     tenant_id      text collate "C" not null,
@@ -77,8 +78,9 @@ create index task_inbox on awe.task (tenant_id, assignee, created_at, task_id) w
 -- Task history by principal (the inbox with a status filter); partial so
 -- that creating an open task does not pay for it.
 create index task_assignee on awe.task (tenant_id, assignee, created_at, task_id) where status <> 'open';
--- Due timers for the worker.
-create index task_timer on awe.task (timer_at) where status = 'open' and timer_at is not null;
+-- Due timers for the worker, by tenant, so every tenant's due timers are
+-- served in turn however many another tenant has.
+create index task_timer on awe.task (tenant_id, timer_at) where status = 'open' and timer_at is not null;
 
 create table awe.event (
     tenant_id   text collate "C" not null,
@@ -128,26 +130,29 @@ create table awe.idempotency_key (
 );
 create index idempotency_key_expiry on awe.idempotency_key (expires_at);
 
--- The request API (Rust). Actor and tenant come from the session.
+-- The request API (Rust). Actor and tenant come from the session. The
+-- operations run with the owner's rights (callers hold no write privilege
+-- on the tables) and name their tenant in every statement; the readers run
+-- with the caller's, under row-level security.
 create function awe.submit(policy_key text, artifact_type text, artifact_id text, context jsonb default '{}',
                            requester text default null, callback_url text default null, idempotency_key text default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_submit';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_submit';
 create function awe.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_decide';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_decide';
 create function awe.resubmit(request_id uuid, context jsonb, comment text default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_resubmit';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_resubmit';
 create function awe.withdraw(request_id uuid, reason text default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_withdraw';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_withdraw';
 create function awe.cancel(request_id uuid, reason text default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_cancel';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_cancel';
 create function awe.claim(task_id uuid)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_claim';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_claim';
 create function awe.release(task_id uuid)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_release';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_release';
 create function awe.reassign(task_id uuid, assignee text, reason text default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_reassign';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_reassign';
 create function awe.comment(request_id uuid, body text, task_id uuid default null)
-    returns jsonb language c volatile as 'MODULE_PATHNAME', 'awe_comment';
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_comment';
 create function awe.simulate(policy_key text, context jsonb, version int default null, requester text default null)
     returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_simulate';
 create function awe.eval_logic(rule jsonb, data jsonb default '{}')
@@ -156,18 +161,30 @@ create function awe.verify_timeline(request_id uuid)
     returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_verify_timeline';
 create function awe.get_request(request_id uuid)
     returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_get_request';
--- available_actions for one task, as the inbox shows them.
-create function awe._task_actions(kind text, required boolean, task_status text, request_status text,
-                                  claimed_by text, viewer text, revisions_left boolean, approved_elsewhere boolean)
-    returns text[] language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_task_actions';
+-- For each task, the actions the viewer may take now (an object task id →
+-- array): computed by the same code that checks an action when taken.
+create function awe._available_actions(task_ids uuid[], viewer text)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_available_actions';
+-- Through REST: may the token's role do `op` (read, comment, resubmit,
+-- withdraw, cancel) to this request? Raises when not (docs/rest.md).
+create function awe._require_request_access(request_id uuid, op text)
+    returns void language c stable as 'MODULE_PATHNAME', 'awe_require_request_access';
 
--- Timeline of a request, oldest first.
+-- Timeline of a request, oldest first; AWE-REQUEST-NOT-FOUND for a request
+-- this tenant does not have, like every other function.
 create function awe.timeline(request_id uuid)
     returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
                    status text, data jsonb, created_at timestamptz)
-    language sql stable as $$
-    select e.seq, e.event_id, e.type, e.actor, e.stage_index, e.data ->> 'stage', e.task_id, e.status, e.data::jsonb, e.created_at
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    if not exists (select 1 from awe.request r where r.tenant_id = t and r.request_id = timeline.request_id) then
+        perform awe._raise('AWE-REQUEST-NOT-FOUND', format('request %s not found', timeline.request_id));
+    end if;
+    return query
+    select e.seq, e.event_id, e.type::text, e.actor::text, e.stage_index, e.data ->> 'stage', e.task_id, e.status::text,
+           e.data::jsonb, e.created_at
       from awe.event e
-     where e.tenant_id = awe.current_tenant() and e.request_id = timeline.request_id
-     order by e.seq
-$$;
+     where e.tenant_id = t and e.request_id = timeline.request_id
+     order by e.seq;
+end $$;

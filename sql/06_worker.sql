@@ -50,7 +50,9 @@ create table awe.delivery (
     delivered_at     timestamptz,
     primary key (tenant_id, delivery_id)
 );
-create index delivery_due on awe.delivery (next_attempt_at) where status = 'pending';
+-- Due deliveries per endpoint: the worker finds each endpoint's oldest due
+-- delivery here, and claims an endpoint's share in due order.
+create index delivery_due on awe.delivery (tenant_id, endpoint_id, next_attempt_at) where status = 'pending';
 create index delivery_lease on awe.delivery (lease_until) where status = 'delivering';
 create index delivery_request on awe.delivery (tenant_id, request_id, seq);
 -- Retention (awe.purge_expired): delivered rows by age.
@@ -88,25 +90,35 @@ create function awe._new_secret() returns text
     language c volatile as 'MODULE_PATHNAME', 'awe_new_secret';
 
 create function awe.register_endpoint(url text, description text default null) returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); e awe.endpoint; s text := awe._new_secret();
 begin
-    if url is null or url !~ '^https?://[^/\s]+' or length(url) > 2048 then
-        perform awe._raise('AWE-BAD-INPUT', 'url must be an http:// or https:// URL');
+    if url is null or url !~ '^https?://[^/\s]+' or url ~ '\s' or length(url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'url must be an http:// or https:// URL without spaces, at most 2048 characters');
+    end if;
+    if length(description) > 4000 then
+        perform awe._raise('AWE-LIMIT-EXCEEDED', 'description is longer than 4000 characters');
     end if;
     insert into awe.endpoint (tenant_id, url, description) values (t, rtrim(register_endpoint.url, '/'), description)
     on conflict on constraint endpoint_tenant_id_url_key do nothing returning * into e;
     if e is null then
-        perform awe._raise('AWE-BAD-INPUT', format('endpoint %s is already registered; rotate its secret instead', url));
+        select * into e from awe.endpoint x where x.tenant_id = t and x.url = rtrim(register_endpoint.url, '/');
+        perform awe._raise('AWE-BAD-INPUT', format('endpoint %s is already registered (%s)', url, e.endpoint_id),
+            jsonb_build_object('endpoint_id', e.endpoint_id, 'enabled', e.enabled),
+            case when e.enabled then 'rotate its secret with awe.rotate_endpoint_secret(endpoint_id)'
+                 else format('it is disabled (%s): enable it with awe.set_endpoint_enabled(%L, true)', e.disabled_reason, e.endpoint_id) end);
     end if;
     insert into awe.endpoint_secret (tenant_id, endpoint_id, secret) values (t, e.endpoint_id, s);
     return jsonb_build_object('endpoint_id', e.endpoint_id, 'url', e.url, 'secret', s);
 end $$;
 
 create function awe.rotate_endpoint_secret(endpoint_id uuid, overlap interval default '24 hours') returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); s text := awe._new_secret();
 begin
+    if overlap is null or overlap < interval '0' or overlap > interval '30 days' then
+        perform awe._raise('AWE-BAD-INPUT', 'overlap must be between 0 and 30 days');
+    end if;
     perform 1 from awe.endpoint e where e.tenant_id = t and e.endpoint_id = rotate_endpoint_secret.endpoint_id for update;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
@@ -117,14 +129,22 @@ begin
     return jsonb_build_object('endpoint_id', endpoint_id, 'secret', s, 'previous_expires_at', now() + overlap);
 end $$;
 
+-- Disabling holds the endpoint's deliveries (they wait, visible in
+-- awe.delivery_backlog); enabling lets them go out again at once.
 create function awe.set_endpoint_enabled(endpoint_id uuid, enabled boolean, reason text default null) returns void
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 begin
+    if enabled is null then
+        perform awe._raise('AWE-BAD-INPUT', 'enabled must be true or false');
+    end if;
     update awe.endpoint e set enabled = set_endpoint_enabled.enabled,
-           disabled_reason = case when set_endpoint_enabled.enabled then null else coalesce(reason, 'disabled by an admin') end
+           disabled_reason = case when set_endpoint_enabled.enabled then null else coalesce(left(reason, 4000), 'disabled by an admin') end
      where e.tenant_id = awe.current_tenant() and e.endpoint_id = set_endpoint_enabled.endpoint_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
+    end if;
+    if enabled then
+        perform awe._wake_worker();
     end if;
 end $$;
 
@@ -145,7 +165,7 @@ select delivery_id, request_id, seq, event_id, event_type, endpoint_id, url, sta
 -- retry window. Returns how many were queued.
 create function awe.replay_deliveries(delivery_id bigint default null, request_id uuid default null,
                                       since timestamptz default null) returns int
-    language plpgsql volatile as $$
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare n int;
 begin
     if delivery_id is null and request_id is null and since is null then
@@ -168,7 +188,7 @@ end $$;
 -- call. Dead letters stay until someone replays them; events (the audit
 -- trail) are never purged.
 create function awe.purge_expired(delivery_retention interval, max_rows int default 10000) returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare deliveries int; keys int;
 begin
     delete from awe.delivery d
@@ -184,12 +204,15 @@ begin
     return jsonb_build_object('deliveries', deliveries, 'idempotency_keys', keys);
 end $$;
 
--- DBA views: backlog by endpoint and state, oldest due, dead letters, worker.
+-- DBA views: backlog by endpoint and state (a disabled endpoint's pending
+-- deliveries are held until it is enabled), oldest due, dead letters, worker.
 create view awe.delivery_backlog as
-select tenant_id, endpoint_id, url, status, count(*) as deliveries, min(next_attempt_at) as oldest_due,
-       max(attempts) as max_attempts
-  from awe.delivery where status <> 'delivered'
- group by tenant_id, endpoint_id, url, status;
+select d.tenant_id, d.endpoint_id, d.url, d.status, e.enabled as endpoint_enabled, e.disabled_reason,
+       count(*) as deliveries, min(d.next_attempt_at) as oldest_due, max(d.attempts) as max_attempts
+  from awe.delivery d
+  left join awe.endpoint e on e.tenant_id = d.tenant_id and e.endpoint_id = d.endpoint_id
+ where d.status <> 'delivered'
+ group by d.tenant_id, d.endpoint_id, d.url, d.status, e.enabled, e.disabled_reason;
 
 create view awe.dead_letters as
 select tenant_id, delivery_id, request_id, seq, event_type, url, attempts, last_status, last_error, created_at
@@ -212,19 +235,30 @@ create function awe._expire_request(tenant_id text, request_id uuid) returns boo
 
 -- Runs due timers (SLA breaches, reminders, escalations, expiry) as of
 -- awe.now(). The worker calls exactly this; tests call it with a shifted
--- clock (awe.clock_offset) to run time forward. Each item runs in its own
--- subtransaction: one failing timer (say, an escalation rule that returns
--- no principals) is logged and switched off, never blocking the others.
+-- clock (awe.clock_offset) to run time forward. Tenants with due timers
+-- share `max_items` equally, so one tenant's thousands of due timers
+-- cannot hold up another's. Each item runs in its own subtransaction: one
+-- failing timer (say, an escalation rule that returns no principals) is
+-- logged and switched off, never blocking the others.
 create function awe.run_due_timers(max_items int default 200) returns jsonb
-    language plpgsql volatile as $$
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
     item record;
+    tenants text[];
+    share int;
     breached int := 0;
     expired int := 0;
     failed int := 0;
+    clock timestamptz := awe.now();
 begin
-    for item in select t.tenant_id, t.task_id from awe.task t
-                 where t.status = 'open' and t.timer_at <= awe.now() order by t.timer_at limit max_items loop
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.timer_at <= clock);
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.task_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
+                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.timer_at <= clock
+                                       order by k.timer_at limit share) x loop
         begin
             if awe._fire_task_timer(item.tenant_id, item.task_id) then breached := breached + 1; end if;
         exception when others then
@@ -233,9 +267,16 @@ begin
             update awe.task t set timer_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
         end;
     end loop;
-    for item in select r.tenant_id, r.request_id from awe.request r
-                 where r.expires_at <= awe.now() and r.status in ('pending', 'in_review', 'changes_requested')
-                 order by r.expires_at limit max_items loop
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.request r where r.tenant_id = t.tenant_id and r.expires_at <= clock
+                      and r.status in ('pending', 'in_review', 'changes_requested'));
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.request_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select r.tenant_id, r.request_id from awe.request r
+                                       where r.tenant_id = d.tenant_id and r.expires_at <= clock
+                                         and r.status in ('pending', 'in_review', 'changes_requested')
+                                       order by r.expires_at limit share) x loop
         begin
             if awe._expire_request(item.tenant_id, item.request_id) then expired := expired + 1; end if;
         exception when others then

@@ -1,13 +1,70 @@
 -- awe_api: the REST surface PostgREST exposes. Thin wrappers over the awe
 -- SQL API: identity (tenant, actor) comes from the verified JWT through
 -- awe.current_tenant()/current_actor(), never from arguments; each wrapper
--- checks the caller's role and then runs with the caller's rights, so
--- row-level security applies underneath.
+-- checks the caller's role (and, for an existing request, what that role
+-- may do to it: docs/rest.md), then calls awe's function.
+--
+-- Arguments arrive as JSON; ids, times and numbers are taken as text and
+-- read here, so a malformed one is an AWE-BAD-INPUT naming the argument
+-- rather than a raw cast error.
 
--- Raises AWE-FORBIDDEN (PT403) unless the current role is a member of one of
--- `roles` (or a superuser). Rust: a catalog-cache check, no query.
-create function awe._require_role(variadic roles text[]) returns void
-    language c stable as 'MODULE_PATHNAME', 'awe_require_role';
+create function awe._arg_uuid(value text, name text) returns uuid
+    language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    if value !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' then
+        perform awe._raise('AWE-BAD-INPUT', format('%s must be a uuid, not %s', name, left(value, 80)));
+    end if;
+    return value::uuid;
+end $$;
+
+create function awe._arg_int(value text, name text) returns int
+    language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    if value !~ '^\s*-?[0-9]{1,9}\s*$' then
+        perform awe._raise('AWE-BAD-INPUT', format('%s must be a whole number, not %s', name, left(value, 80)));
+    end if;
+    return value::int;
+end $$;
+
+create function awe._arg_bigint(value text, name text) returns bigint
+    language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    if value !~ '^\s*-?[0-9]{1,18}\s*$' then
+        perform awe._raise('AWE-BAD-INPUT', format('%s must be a whole number, not %s', name, left(value, 80)));
+    end if;
+    return value::bigint;
+end $$;
+
+create function awe._arg_timestamptz(value text, name text) returns timestamptz
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    return value::timestamptz;
+exception when others then
+    perform awe._raise('AWE-BAD-INPUT', format('%s must be a timestamp like 2026-12-01T09:00:00Z, not %s', name, left(value, 80)));
+end $$;
+
+create function awe._arg_interval(value text, name text) returns interval
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    return value::interval;
+exception when others then
+    perform awe._raise('AWE-BAD-INPUT', format('%s must be an interval like ''24 hours'', not %s', name, left(value, 80)));
+end $$;
+
+create function awe._arg_boolean(value text, name text) returns boolean
+    language plpgsql immutable set search_path = pg_catalog, pg_temp as $$
+begin
+    if value is null then return null; end if;
+    if lower(value) not in ('true', 'false') then
+        perform awe._raise('AWE-BAD-INPUT', format('%s must be true or false, not %s', name, left(value, 80)));
+    end if;
+    return value::boolean;
+end $$;
 
 -- Requests --------------------------------------------------------------
 create function awe_api.submit(policy_key text, artifact_type text, artifact_id text, context jsonb default '{}',
@@ -21,103 +78,100 @@ begin
     return awe.submit(policy_key, artifact_type, artifact_id, context, requester, callback_url, idempotency_key);
 end $$;
 
-create function awe_api.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null)
+create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null)
     returns jsonb language plpgsql volatile as $$
 begin
-    perform awe._require_role('awe_approver');
-    return awe.decide(task_id, decision, comment, attachments);
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments);
 end $$;
 
-create function awe_api.resubmit(request_id uuid, context jsonb, comment text default null) returns jsonb
+create function awe_api.resubmit(request_id text, context jsonb, comment text default null) returns jsonb
     language plpgsql volatile as $$
-begin
-    perform awe._require_role('awe_caller');
-    return awe.resubmit(request_id, context, comment);
-end $$;
-
-create function awe_api.withdraw(request_id uuid, reason text default null) returns jsonb
-    language plpgsql volatile as $$
-begin
-    perform awe._require_role('awe_caller');
-    return awe.withdraw(request_id, reason);
-end $$;
-
-create function awe_api.cancel(request_id uuid, reason text default null) returns jsonb
-    language plpgsql volatile as $$
-begin
-    perform awe._require_role('awe_caller', 'awe_admin');
-    return awe.cancel(request_id, reason);
-end $$;
-
-create function awe_api.claim(task_id uuid) returns jsonb
-    language plpgsql volatile as $$
-begin
-    perform awe._require_role('awe_approver');
-    return awe.claim(task_id);
-end $$;
-
-create function awe_api.release(task_id uuid) returns jsonb
-    language plpgsql volatile as $$
-begin
-    perform awe._require_role('awe_approver');
-    return awe.release(task_id);
-end $$;
-
-create function awe_api.comment(request_id uuid, body text, task_id uuid default null) returns jsonb
-    language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
 begin
     perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin');
-    perform awe._require_request_visible(request_id);
-    return awe.comment(request_id, body, task_id);
+    perform awe._require_request_access(id, 'resubmit');
+    return awe.resubmit(id, context, comment);
 end $$;
 
-create function awe_api.reassign(task_id uuid, assignee text, reason text default null) returns jsonb
+create function awe_api.withdraw(request_id text, reason text default null) returns jsonb
+    language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
+begin
+    perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin');
+    perform awe._require_request_access(id, 'withdraw');
+    return awe.withdraw(id, reason);
+end $$;
+
+create function awe_api.cancel(request_id text, reason text default null) returns jsonb
+    language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
+begin
+    perform awe._require_role('awe_caller', 'awe_admin');
+    perform awe._require_request_access(id, 'cancel');
+    return awe.cancel(id, reason);
+end $$;
+
+create function awe_api.claim(task_id text) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return awe.claim(awe._arg_uuid(task_id, 'task_id'));
+end $$;
+
+create function awe_api.release(task_id text) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return awe.release(awe._arg_uuid(task_id, 'task_id'));
+end $$;
+
+create function awe_api.comment(request_id text, body text, task_id text default null) returns jsonb
+    language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
+begin
+    perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin');
+    perform awe._require_request_access(id, 'comment');
+    return awe.comment(id, body, awe._arg_uuid(task_id, 'task_id'));
+end $$;
+
+create function awe_api.reassign(task_id text, assignee text, reason text default null) returns jsonb
     language plpgsql volatile as $$
 begin
     perform awe._require_role('awe_admin');
-    return awe.reassign(task_id, assignee, reason);
+    return awe.reassign(awe._arg_uuid(task_id, 'task_id'), assignee, reason);
 end $$;
 
--- Approvers see only requests they have (or had) a task on.
-create function awe._require_request_visible(request_id uuid) returns void
+create function awe_api.get_request(request_id text) returns jsonb
     language plpgsql stable as $$
-begin
-    if pg_catalog.pg_has_role(current_user, 'awe_approver', 'MEMBER')
-       and not pg_catalog.pg_has_role(current_user, 'awe_caller', 'MEMBER')
-       and not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
-       and not exists (select 1 from awe.task t where t.tenant_id = awe.current_tenant()
-                          and t.request_id = _require_request_visible.request_id
-                          and (t.assignee = awe.current_actor() or t.decided_by = awe.current_actor())) then
-        perform awe._raise('AWE-REQUEST-NOT-FOUND', format('request %s not found', request_id));
-    end if;
-end $$;
-
-create function awe_api.get_request(request_id uuid) returns jsonb
-    language plpgsql stable as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
 begin
     perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin', 'awe_viewer');
-    perform awe._require_request_visible(request_id);
-    return awe.get_request(request_id);
+    perform awe._require_request_access(id, 'read');
+    return awe.get_request(id);
 end $$;
 
-create function awe_api.timeline(request_id uuid)
+create function awe_api.timeline(request_id text)
     returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
                    status text, data jsonb, created_at timestamptz)
     language plpgsql stable as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
 begin
     perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin', 'awe_viewer');
-    perform awe._require_request_visible(timeline.request_id);
-    return query select * from awe.timeline(timeline.request_id);
+    perform awe._require_request_access(id, 'read');
+    return query select * from awe.timeline(id);
 end $$;
 
-create function awe_api.verify_timeline(request_id uuid) returns jsonb
+create function awe_api.verify_timeline(request_id text) returns jsonb
     language plpgsql stable as $$
+declare id uuid := awe._arg_uuid(request_id, 'request_id');
 begin
-    perform awe._require_role('awe_caller', 'awe_admin', 'awe_viewer');
-    return awe.verify_timeline(request_id);
+    perform awe._require_role('awe_caller', 'awe_approver', 'awe_admin', 'awe_viewer');
+    perform awe._require_request_access(id, 'read');
+    return awe.verify_timeline(id);
 end $$;
 
--- The approver's own inbox (never another principal's). available_actions
+-- The person's own inbox (never another principal's). available_actions
 -- is a JSON array here: postrust decodes RPC result columns by type and
 -- returns text[] as null, while jsonb reads the same on both servers.
 create type awe_api.inbox_item as (
@@ -127,20 +181,21 @@ create type awe_api.inbox_item as (
     context jsonb, available_actions jsonb);
 
 create function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
-                              after_created_at timestamptz default null, after_task_id uuid default null,
-                              page_size int default 50)
+                              after_created_at text default null, after_task_id text default null,
+                              page_size text default '50')
     returns setof awe_api.inbox_item language plpgsql stable as $$
 begin
-    perform awe._require_role('awe_approver');
+    perform awe._require_role('awe_approver', 'awe_admin');
     return query select i.task_id, i.request_id, i.policy_key, i.policy_version, i.artifact_type, i.artifact_id,
                         i.stage_index, i.stage, i.kind, i.required, i.status, i.assignee, i.delegated_from, i.due_at,
                         i.claimed_by, i.created_at, i.request_status, i.requester, i.context, to_jsonb(i.available_actions)
-                   from awe.inbox(awe.current_actor(), status, artifact_type, policy_key, after_created_at,
-                                  after_task_id, page_size) i;
+                   from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
+                                  awe._arg_timestamptz(after_created_at, 'after_created_at'),
+                                  awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size')) i;
 end $$;
 
--- Delegations: an approver manages their own windows; an admin anyone's.
-create function awe_api.set_delegation(delegate_id text, starts_at timestamptz, ends_at timestamptz,
+-- Delegations: a person manages their own windows; an admin anyone's.
+create function awe_api.set_delegation(delegate_id text, starts_at text, ends_at text,
                                        reason text default null, principal_id text default null) returns uuid
     language plpgsql volatile as $$
 begin
@@ -148,84 +203,127 @@ begin
     if principal_id is not null and principal_id <> awe.current_actor() then
         perform awe._require_role('awe_admin');
     end if;
-    return awe.set_delegation(coalesce(principal_id, awe.current_actor()), delegate_id, starts_at, ends_at, reason);
+    return awe.set_delegation(coalesce(principal_id, awe.current_actor()), delegate_id,
+                              awe._arg_timestamptz(starts_at, 'starts_at'), awe._arg_timestamptz(ends_at, 'ends_at'), reason);
 end $$;
 
-create function awe_api.revoke_delegation(delegation_id uuid) returns void
+create function awe_api.revoke_delegation(delegation_id text) returns void
     language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id');
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
     if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER') and not exists (
         select 1 from awe.delegation d where d.tenant_id = awe.current_tenant()
-           and d.delegation_id = revoke_delegation.delegation_id and d.principal_id = awe.current_actor()) then
-        perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', delegation_id));
+           and d.delegation_id = id and d.principal_id = awe.current_actor()) then
+        perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', id));
     end if;
-    perform awe.revoke_delegation(delegation_id);
+    perform awe.revoke_delegation(id);
 end $$;
 
--- Policies ------------------------------------------------------------------
+-- Policies (authors are admins) ----------------------------------------------
 create function awe_api.create_policy(definition jsonb) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.create_policy(definition); end $$;
 create function awe_api.create_policy_version(definition jsonb) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.create_policy_version(definition); end $$;
-create function awe_api.update_policy_draft(policy_key text, version int, definition jsonb) returns jsonb
-    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.update_policy_draft(policy_key, version, definition); end $$;
+create function awe_api.update_policy_draft(policy_key text, version text, definition jsonb) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.update_policy_draft(policy_key, awe._arg_int(version, 'version'), definition);
+end $$;
 create function awe_api.import_policy(document text, format text default 'yaml') returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.import_policy(document, format); end $$;
-create function awe_api.activate_policy(policy_key text, version int) returns jsonb
-    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.activate_policy(policy_key, version); end $$;
+create function awe_api.activate_policy(policy_key text, version text) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.activate_policy(policy_key, awe._arg_int(version, 'version'));
+end $$;
 create function awe_api.deactivate_policy(policy_key text) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.deactivate_policy(policy_key); end $$;
 create function awe_api.validate_policy(definition jsonb) returns jsonb
-    language sql stable as $$ select awe.validate_policy(definition) $$;
-create function awe_api.simulate(policy_key text, context jsonb, version int default null, requester text default null) returns jsonb
+    language plpgsql stable as $$ begin perform awe._require_role('awe_admin'); return awe.validate_policy(definition); end $$;
+create function awe_api.simulate(policy_key text, context jsonb, version text default null, requester text default null) returns jsonb
     language plpgsql stable as $$
 begin
     perform awe._require_role('awe_caller', 'awe_admin', 'awe_viewer');
-    return awe.simulate(policy_key, context, version, requester);
+    return awe.simulate(policy_key, context, awe._arg_int(version, 'version'), requester);
 end $$;
+-- Policy authors try rules out; people who only decide have no use for it.
 create function awe_api.eval_logic(rule jsonb, data jsonb default '{}') returns jsonb
-    language sql immutable as $$ select awe.eval_logic(rule, data) $$;
+    language plpgsql stable as $$ begin perform awe._require_role('awe_admin'); return awe.eval_logic(rule, data); end $$;
 
 -- Endpoints and deliveries ---------------------------------------------------
 create function awe_api.register_endpoint(url text, description text default null) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.register_endpoint(url, description); end $$;
-create function awe_api.rotate_endpoint_secret(endpoint_id uuid, overlap interval default '24 hours') returns jsonb
-    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.rotate_endpoint_secret(endpoint_id, overlap); end $$;
-create function awe_api.set_endpoint_enabled(endpoint_id uuid, enabled boolean, reason text default null) returns void
-    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.set_endpoint_enabled(endpoint_id, enabled, reason); end $$;
-create function awe_api.replay_deliveries(delivery_id bigint default null, request_id uuid default null,
-                                          since timestamptz default null) returns int
+create function awe_api.rotate_endpoint_secret(endpoint_id text, overlap text default '24 hours') returns jsonb
     language plpgsql volatile as $$
 begin
     perform awe._require_role('awe_admin');
-    return awe.replay_deliveries(delivery_id, request_id, since);
+    return awe.rotate_endpoint_secret(awe._arg_uuid(endpoint_id, 'endpoint_id'), awe._arg_interval(overlap, 'overlap'));
+end $$;
+create function awe_api.set_endpoint_enabled(endpoint_id text, enabled text, reason text default null) returns void
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    perform awe.set_endpoint_enabled(awe._arg_uuid(endpoint_id, 'endpoint_id'), awe._arg_boolean(enabled, 'enabled'), reason);
+end $$;
+create function awe_api.replay_deliveries(delivery_id text default null, request_id text default null,
+                                          since text default null) returns int
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.replay_deliveries(awe._arg_bigint(delivery_id, 'delivery_id'), awe._arg_uuid(request_id, 'request_id'),
+                                 awe._arg_timestamptz(since, 'since'));
 end $$;
 
 -- Views (security_invoker: row-level security applies) -----------------------
+create function awe._is(role text) returns boolean
+    language sql stable as $$ select pg_catalog.pg_has_role(current_user, role, 'MEMBER') $$;
+
+-- Callers, admins and viewers see the tenant's requests; a person sees the
+-- requests they asked for or have (had) a task on.
 create view awe_api.requests with (security_invoker = true) as
 select r.* from awe.requests r
- where pg_catalog.pg_has_role(current_user, 'awe_caller', 'MEMBER') or pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
-    or pg_catalog.pg_has_role(current_user, 'awe_viewer', 'MEMBER');
+ where awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer')
+    or r.requester = awe.current_actor()
+    or exists (select 1 from awe.task t where t.tenant_id = awe.current_tenant() and t.request_id = r.request_id
+                  and (t.assignee = awe.current_actor() or t.decided_by = awe.current_actor()));
 
--- Approvers see their own tasks; callers, admins and viewers the tenant's.
+-- A person sees their own tasks; callers, admins and viewers the tenant's.
 create view awe_api.tasks with (security_invoker = true) as
 select t.* from awe.tasks t
- where t.assignee = awe.current_actor()
-    or pg_catalog.pg_has_role(current_user, 'awe_caller', 'MEMBER') or pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
-    or pg_catalog.pg_has_role(current_user, 'awe_viewer', 'MEMBER');
+ where t.assignee = awe.current_actor() or t.decided_by = awe.current_actor()
+    or awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer');
 
+-- Policy definitions are for those who submit, administer or audit.
 create view awe_api.policies with (security_invoker = true) as
 select policy_key, version, status, artifact_type, title, definition, created_by, created_at, activated_at, archived_at
-  from awe.policy_versions;
+  from awe.policy_versions
+ where awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer');
 
 create view awe_api.deliveries with (security_invoker = true) as
 select * from awe.deliveries
- where pg_catalog.pg_has_role(current_user, 'awe_caller', 'MEMBER') or pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
-    or pg_catalog.pg_has_role(current_user, 'awe_viewer', 'MEMBER');
+ where awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer');
 
 create view awe_api.endpoints with (security_invoker = true) as
-select * from awe.endpoints where pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER');
+select * from awe.endpoints where awe._is('awe_admin');
+
+-- A person's own delegations (from or to them); an admin sees all.
+create view awe_api.delegations with (security_invoker = true) as
+select * from awe.delegations d
+ where awe._is('awe_admin') or d.principal_id = awe.current_actor() or d.delegate_id = awe.current_actor();
+
+-- The directory, for admins and viewers.
+create view awe_api.principals with (security_invoker = true) as
+select principal_id, display_name, email, attributes, active, created_at, updated_at
+  from awe.principal where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+create view awe_api.role_grants with (security_invoker = true) as
+select role, principal_id from awe.role_grant
+ where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+create view awe_api.group_members with (security_invoker = true) as
+select group_path, principal_id from awe.group_member
+ where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
 
 create view awe_api.error_codes as
 select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')::int as http_status, e ->> 'meaning' as meaning
@@ -234,3 +332,8 @@ select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')
 revoke all on all functions in schema awe_api from public;
 grant execute on all functions in schema awe_api to awe_viewer, awe_approver, awe_caller, awe_admin;
 grant select on all tables in schema awe_api to awe_viewer, awe_approver, awe_caller, awe_admin;
+revoke execute on function awe._arg_uuid(text, text), awe._arg_int(text, text), awe._arg_bigint(text, text),
+    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text) from public;
+grant execute on function awe._arg_uuid(text, text), awe._arg_int(text, text), awe._arg_bigint(text, text),
+    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text)
+    to awe_reader;

@@ -53,6 +53,7 @@ struct Raise {
     message: *mut c_char,
     detail: *mut c_char,
     hint: *mut c_char,
+    cancelled: bool,
 }
 
 /// Runs `body` and returns its datum, or raises its `AweError`.
@@ -62,7 +63,14 @@ struct Raise {
 pub unsafe fn call<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args) -> AweResult<T>, spi: bool) -> pg_sys::Datum {
     match unsafe { guarded(fcinfo, body, spi) } {
         Ok(datum) => datum,
-        Err(raise) => unsafe { raise_error(raise) },
+        Err(raise) => {
+            // A rule evaluation stopped for a pending cancel or timeout:
+            // let Postgres raise its own error, whose message says which.
+            if raise.cancelled {
+                pg_sys::check_for_interrupts!();
+            }
+            unsafe { raise_error(raise) }
+        }
     }
 }
 
@@ -86,14 +94,10 @@ unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args
                     }
                 },
                 Ok(Err(e)) => Err(Raise::from(e)),
-                // An AWE error raised by SQL we ran over SPI (a trigger, or
-                // awe.current_tenant()) arrives here with pgrx's XX000;
-                // re-raise it with the code's own SQLSTATE. Anything else
-                // goes back to pgrx's guard untouched.
-                Err(payload) => match awe_error_in(payload.as_ref()) {
-                    Some(e) => Err(Raise::from(e)),
-                    None => std::panic::resume_unwind(payload),
-                },
+                // A Postgres error from SQL we ran over SPI, or a Rust
+                // panic: never handed back to pgrx's guard, which would send
+                // a Rust backtrace to the client in DETAIL.
+                Err(payload) => Err(raise_for_panic(payload)),
             }
         })
     }
@@ -101,7 +105,9 @@ unsafe fn guarded<T: IntoDatum>(fcinfo: pg_sys::FunctionCallInfo, body: fn(&Args
 
 /// Makes the statements this call runs over SPI use their cached generic
 /// plans, as a function's `SET plan_cache_mode` clause would, until the call
-/// returns. Without it the plan cache keeps re-planning the write statement:
+/// returns; and resolves every name in them in `pg_catalog` only (the
+/// functions run with their owner's rights, so a caller's search_path must
+/// not be able to put its own operator in front of pg_catalog's). Without it the plan cache keeps re-planning the write statement:
 /// a custom plan sees the real length of each array parameter and so always
 /// looks cheaper than the generic one, and planning it cost a third of a
 /// decision. Not in parallel mode, where settings cannot change (the
@@ -112,26 +118,87 @@ unsafe fn generic_plans() -> Option<c_int> {
             return None;
         }
         let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"plan_cache_mode".as_ptr(),
-            c"force_generic_plan".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+        for (name, value) in [(c"plan_cache_mode", c"force_generic_plan"), (c"search_path", c"pg_catalog, pg_temp")] {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
         Some(level)
     }
 }
 
+/// What to raise for an error that unwound out of a body:
+/// - an AWE error raised by SQL we ran over SPI (a trigger, `awe._raise`)
+///   keeps its code and gets its own SQLSTATE back (pgrx reports XX000);
+/// - a lock that could not be taken within `lock_timeout` is AWE-BUSY;
+/// - the errors a caller is told to handle themselves keep Postgres' own
+///   SQLSTATE and message: serialization failures and deadlocks (retry the
+///   transaction), cancellation and timeouts, resource exhaustion;
+/// - bad data Postgres refused (class 22) is AWE-BAD-INPUT;
+/// - anything else, and any Rust panic, is AWE-INTERNAL (a bug in awe).
+///
+/// Never with a Rust backtrace: the server log has one for panics.
+fn raise_for_panic(payload: Box<dyn std::any::Any + Send>) -> Raise {
+    use pg_sys::panic::CaughtError;
+    let report = match payload.downcast_ref::<CaughtError>() {
+        Some(CaughtError::PostgresError(r)) => r,
+        Some(CaughtError::ErrorReport(r)) | Some(CaughtError::RustPanic { ereport: r, .. }) => {
+            return Raise::from(AweError::new(Code::Internal, format!("internal error: {}", r.message())));
+        }
+        None => {
+            let what = payload.downcast_ref::<&str>().map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            return Raise::from(AweError::new(Code::Internal, format!("internal error: {what}")));
+        }
+    };
+    if let Some(e) = awe_error_in(report) {
+        return Raise::from(e);
+    }
+    let code = report.sql_error_code() as isize as c_int;
+    let state = sqlstate_text(code);
+    let own_words = |r: &pg_sys::panic::ErrorReportWithLevel| Raise {
+        sqlstate: code,
+        message: pstrdup(r.message()),
+        detail: r.detail().map(pstrdup).unwrap_or(std::ptr::null_mut()),
+        hint: r.hint().map(pstrdup).unwrap_or(std::ptr::null_mut()),
+        cancelled: false,
+    };
+    match state.as_str() {
+        "55P03" => Raise::from(AweError::new(Code::Busy, format!("{} (lock_timeout); retry", report.message()))
+            .with_hint("the request is being changed by someone else right now; retry the call")),
+        s if s.starts_with("40") || s.starts_with("57") || s.starts_with("53") || s.starts_with("54") => own_words(report),
+        s if s.starts_with("22") => Raise::from(AweError::new(Code::BadInput, report.message().to_string())),
+        s => Raise::from(AweError::new(Code::Internal, format!("internal error: {}", report.message())).with_details(serde_json::json!({"sqlstate": s}))),
+    }
+}
+
+/// The five characters of a SQLSTATE from its MAKE_SQLSTATE form.
+fn sqlstate_text(code: c_int) -> String {
+    (0..5).map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char).collect()
+}
+
+/// Runs `f` with the settings every statement awe runs needs (see
+/// `generic_plans`), for SPI outside an `entry!` that sets them.
+pub fn with_own_settings<R>(f: impl FnOnce() -> R) -> R {
+    let level = unsafe { generic_plans() };
+    let out = f();
+    if let Some(level) = level {
+        unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    }
+    out
+}
+
 /// The `AweError` behind a Postgres error whose message starts with a
 /// catalogued code (as every error awe raises in SQL does).
-fn awe_error_in(payload: &(dyn std::any::Any + Send)) -> Option<AweError> {
-    let pg_sys::panic::CaughtError::PostgresError(report) = payload.downcast_ref::<pg_sys::panic::CaughtError>()? else {
-        return None;
-    };
+fn awe_error_in(report: &pg_sys::panic::ErrorReportWithLevel) -> Option<AweError> {
     let (code_text, message) = report.message().split_once(": ")?;
     let code = Code::parse(code_text)?;
     let mut e = AweError::new(code, message);
@@ -158,6 +225,7 @@ impl From<AweError> for Raise {
             message: pstrdup(&e.pg_message()),
             detail: pstrdup(&e.pg_detail()),
             hint: e.hint.as_deref().map(pstrdup).unwrap_or(std::ptr::null_mut()),
+            cancelled: e.code == Code::Cancelled,
         }
     }
 }
@@ -250,6 +318,11 @@ impl Args {
             let td = ctx as *mut pg_sys::TriggerData;
             Some((*(*td).tg_relation).rd_id)
         }
+    }
+
+    /// A uuid[] argument as strings; NULL array and NULL elements count as absent.
+    pub fn uuid_array(&self, n: usize) -> Vec<String> {
+        self.get::<Vec<Option<pgrx::datum::Uuid>>>(n).unwrap_or_default().into_iter().flatten().map(|u| uuid_string(u.as_bytes())).collect()
     }
 
     /// A text[] argument; NULL array and NULL elements count as absent.

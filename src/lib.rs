@@ -8,9 +8,11 @@ use pgrx::prelude::*;
 
 pub mod api;
 pub mod fmgr;
-pub mod guc;
-pub mod identity;
 pub mod logic;
+pub mod operate;
+pub mod render;
+pub mod session;
+pub mod settings;
 pub mod store;
 pub mod worker;
 
@@ -29,7 +31,7 @@ extension_sql_file!("../sql/09_backup.sql", name = "backup", requires = ["api"])
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    guc::define();
+    settings::define();
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(store::watch::relcache_changed), pg_sys::Datum::from(0)) };
     // The worker, its postmaster-only settings and its shared memory exist
     // only when awe is preloaded (TOOLCHAIN.md: defining them later kills

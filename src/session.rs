@@ -1,6 +1,7 @@
-//! Who is calling, for which tenant, and when — resolved in Rust because it
-//! runs on every call (the SQL functions awe.current_tenant() and
-//! awe.current_actor() call the same code).
+//! Who is calling, for which tenant, and when: the `Session` every
+//! operation reads once. Resolved in Rust because it runs on every call (the
+//! SQL functions awe.current_tenant() and awe.current_actor() call the same
+//! code).
 //!
 //! 1. PostgREST (session_user = awe.authenticator_role): the JWT claims
 //!    PostgREST verified and put in request.jwt.claims;
@@ -9,8 +10,8 @@
 //!    awe.tenant_role (awe.tenant picks one of several). A session setting
 //!    alone never reaches another tenant.
 
-use crate::guc;
-use crate::store::{req, run};
+use crate::settings::{self, text_of};
+use crate::store::{arg, first, required, run};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
@@ -26,10 +27,6 @@ fn setting(name: &CStr) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn guc_text(s: &pgrx::guc::GucSetting<Option<CString>>) -> Option<String> {
-    s.get().map(|c| c.to_string_lossy().into_owned()).filter(|v| !v.is_empty())
-}
-
 fn session_user() -> String {
     unsafe {
         let name = pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true);
@@ -38,7 +35,7 @@ fn session_user() -> String {
 }
 
 fn via_postgrest() -> bool {
-    session_user() == guc_text(&guc::AUTHENTICATOR_ROLE).unwrap_or_else(|| "authenticator".into())
+    session_user() == text_of(&settings::AUTHENTICATOR_ROLE).unwrap_or_else(|| "authenticator".into())
 }
 
 thread_local! {
@@ -78,29 +75,38 @@ fn unknown(m: String) -> AweError {
 /// role whose mapping must be looked up.
 fn tenant_without_query() -> Option<AweResult<String>> {
     if via_postgrest() {
-        let path = guc_text(&guc::TENANT_CLAIM).unwrap_or_else(|| "tenant".into());
+        let path = text_of(&settings::TENANT_CLAIM).unwrap_or_else(|| "tenant".into());
         return Some(claim(&path).ok_or_else(|| unknown(format!("the token carries no \"{path}\" claim"))));
     }
     if unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) } {
-        return Some(guc_text(&guc::TENANT).ok_or_else(|| unknown("no tenant chosen: run  set awe.tenant = '<tenant id>'".into())));
+        return Some(text_of(&settings::TENANT).ok_or_else(|| unknown("no tenant chosen: run  set awe.tenant = '<tenant id>'".into())));
     }
     None
 }
 
+/// The session's tenant, for an operation. A role's mapping is read by
+/// `awe.current_tenant()`, which runs with its owner's rights: no caller
+/// may read the mapping table itself.
 pub fn current_tenant(client: &SpiClient<'_>) -> AweResult<String> {
     if let Some(t) = tenant_without_query() {
         return t;
     }
-    let wanted = guc_text(&guc::TENANT);
+    let row = first(client, "select awe.current_tenant()", &[])?.ok_or_else(|| unknown("no tenant".into()))?;
+    required(&row, 1)
+}
+
+/// The tenant a role's session acts for (run with the owner's rights).
+fn mapped_tenant(client: &SpiClient<'_>) -> AweResult<String> {
+    let wanted = text_of(&settings::TENANT);
     let rows = run(client,
-        // By OID through pg_roles: a mapping to a role that has since been
-        // dropped never matches, instead of making pg_has_role() raise for
-        // every caller.
-        "select m.tenant_id from awe.tenant_role m join pg_catalog.pg_roles r on r.rolname = m.role_name
+        // A mapping holds the role's OID: a role dropped and created again
+        // under the same name is another role and never matches (the join
+        // also keeps a dropped role's OID from making pg_has_role() raise).
+        "select m.tenant_id from awe.tenant_role m join pg_catalog.pg_roles r on r.oid = m.role
           where pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') and ($1::text is null or m.tenant_id = $1)
           order by m.tenant_id",
-        &[crate::store::opt_t(wanted.as_deref())])?;
-    let found: Vec<String> = rows.map(|r| req::<String>(&r, 1)).collect::<AweResult<_>>()?;
+        &[arg::opt_text(wanted.as_deref())])?;
+    let found: Vec<String> = rows.map(|r| required::<String>(&r, 1)).collect::<AweResult<_>>()?;
     match found.len() {
         1 => Ok(found.into_iter().next().unwrap()),
         0 => Err(unknown(format!("role {} is not mapped to {}", session_user(), wanted.map(|w| format!("tenant {w}")).unwrap_or("any tenant".into())))),
@@ -110,37 +116,92 @@ pub fn current_tenant(client: &SpiClient<'_>) -> AweResult<String> {
 
 pub fn current_actor() -> AweResult<String> {
     if via_postgrest() {
-        let path = guc_text(&guc::ACTOR_CLAIM).unwrap_or_else(|| "sub".into());
+        let path = text_of(&settings::ACTOR_CLAIM).unwrap_or_else(|| "sub".into());
         return claim(&path).ok_or_else(|| AweError::new(Code::Unauthenticated, format!("the token names no principal (\"{path}\" claim)")));
     }
-    Ok(guc_text(&guc::ACTOR).unwrap_or_else(session_user))
+    Ok(text_of(&settings::ACTOR).unwrap_or_else(session_user))
 }
 
 /// awe.now() in Unix microseconds: the transaction start, shifted by
 /// awe.clock_offset when a test sets it.
 pub fn now_us(client: &SpiClient<'_>) -> AweResult<i64> {
     const PG_EPOCH_US: i64 = 946_684_800_000_000;
-    if guc_text(&guc::CLOCK_OFFSET).is_some() {
-        let row = crate::store::first(client, "select awe._to_us(awe.now())", &[])?
+    if text_of(&settings::CLOCK_OFFSET).is_some() {
+        let row = first(client, "select awe._to_us(awe.now())", &[])?
             .ok_or_else(|| AweError::new(Code::Internal, "no clock row"))?;
-        return req(&row, 1);
+        return required(&row, 1);
     }
     Ok(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() } + PG_EPOCH_US)
 }
 
-fn current_tenant_sql(_: &crate::fmgr::Args) -> AweResult<String> {
-    tenant_without_query().unwrap_or_else(|| pgrx::spi::Spi::connect(current_tenant))
+/// Who, for which tenant, and when: read once per operation.
+pub struct Session {
+    pub tenant: String,
+    pub actor: String,
+    /// awe.now() in Unix microseconds.
+    pub now: i64,
 }
 
-fn current_actor_sql(_: &crate::fmgr::Args) -> AweResult<String> {
-    current_actor()
+/// The session of an operation: a tenant that exists, an actor that is a
+/// person or service (never the engine's reserved `system`), and the clock.
+pub fn session(client: &SpiClient<'_>) -> AweResult<Session> {
+    let tenant = current_tenant(client)?;
+    if !tenant_exists(client, &tenant)? {
+        return Err(unknown(format!("tenant {tenant} is not registered")).with_hint("a superuser creates it with awe.create_tenant(id)"));
+    }
+    let actor = current_actor()?;
+    if actor == awe_core::model::SYSTEM_ACTOR {
+        return Err(AweError::new(Code::Forbidden, format!("the principal \"{actor}\" is reserved for the engine's own actions")));
+    }
+    Ok(Session { tenant, actor, now: now_us(client)? })
 }
 
-/// `awe._require_role(variadic roles)`: AWE-FORBIDDEN unless the current
-/// role is a member of one of `roles` (or a superuser). Every awe_api
-/// wrapper calls it first, so it is a catalog-cache lookup, not a query.
-fn require_role(a: &crate::fmgr::Args) -> AweResult<()> {
-    let roles: Vec<String> = a.text_array(0);
+/// Whether the tenant exists. A token can name any tenant; registered
+/// tenants are remembered per backend until awe.tenant changes.
+fn tenant_exists(client: &SpiClient<'_>, tenant: &str) -> AweResult<bool> {
+    thread_local! {
+        static KNOWN: std::cell::RefCell<(u64, std::collections::HashSet<String>)> = std::cell::RefCell::new((u64::MAX, Default::default()));
+    }
+    let generation = crate::store::watch::generation(client, crate::store::watch::Watched::Tenants)?;
+    if let Some(g) = generation {
+        if KNOWN.with(|k| { let k = k.borrow(); k.0 == g && k.1.contains(tenant) }) {
+            return Ok(true);
+        }
+    }
+    let exists = first(client, "select 1 from awe.tenant where tenant_id = $1", &[arg::text(tenant)])?.is_some();
+    if let (true, Some(g)) = (exists, generation) {
+        KNOWN.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.0 != g || k.1.len() > 10_000 {
+                *k = (g, Default::default());
+            }
+            k.1.insert(tenant.to_string());
+        });
+    }
+    Ok(exists)
+}
+
+/// The tenant for `awe.current_tenant()`: no SPI unless a role's mapping
+/// must be read.
+/// `awe.current_tenant()`: the tenant, which must be registered (a token
+/// can name any tenant). Runs SPI only for a role's mapping and the first
+/// time a backend meets a tenant.
+pub fn current_tenant_sql() -> AweResult<String> {
+    crate::fmgr::with_own_settings(|| pgrx::spi::Spi::connect(|c| {
+        let tenant = match tenant_without_query() {
+            Some(t) => t?,
+            None => mapped_tenant(&c)?,
+        };
+        if !tenant_exists(&c, &tenant)? {
+            return Err(unknown(format!("tenant {tenant} is not registered")).with_hint("a superuser creates it with awe.create_tenant(id)"));
+        }
+        Ok(tenant)
+    }))
+}
+
+/// AWE-FORBIDDEN unless the current role is a member of one of `roles` (or
+/// a superuser): a catalog-cache lookup, not a query.
+pub fn require_role(roles: &[String]) -> AweResult<()> {
     let me = unsafe { pg_sys::GetUserId() };
     if unsafe { pg_sys::superuser_arg(me) } {
         return Ok(());
@@ -157,8 +218,3 @@ fn require_role(a: &crate::fmgr::Args) -> AweResult<()> {
     Err(AweError::new(Code::Forbidden, format!("role {name} may not do this (needs {})", roles.join(" or "))))
 }
 
-// Called in every statement's row-level security check and by every API
-// wrapper: none runs SPI unless a role's tenant mapping must be read.
-crate::entry!(pg_finfo_awe_current_tenant, awe_current_tenant, current_tenant_sql, no_spi);
-crate::entry!(pg_finfo_awe_current_actor, awe_current_actor, current_actor_sql, no_spi);
-crate::entry!(pg_finfo_awe_require_role, awe_require_role, require_role, no_spi);

@@ -14,6 +14,10 @@ fn expect(res: Result<Value, DbError>, code: &str, sqlstate: &str) -> DbError {
     let e = res.expect_err(&format!("expected {code}"));
     assert_eq!((e.code(), e.sqlstate.as_str()), (code, sqlstate), "{e:?}");
     assert!(e.message.starts_with(&format!("{code}:")), "message starts with the code: {}", e.message);
+    // DETAIL is exactly the JSON object awe documents: nothing appended (the
+    // local stack runs Postgres with RUST_BACKTRACE=1, so a Rust backtrace
+    // leaking into DETAIL would make it unreadable here).
+    assert_eq!(e.detail.as_ref().and_then(|d| d["code"].as_str()), Some(code), "DETAIL is awe's JSON: {e:?}");
     e
 }
 
@@ -97,9 +101,11 @@ const EXERCISED: &[(&str, &str)] = &[
     ("AWE-REQUEST-STATE", "PT409"),
     ("AWE-TASK-CLOSED", "PT409"),
     ("AWE-ACTION-NOT-ALLOWED", "PT409"),
+    ("AWE-ASSIGNEE-NOT-ALLOWED", "PT409"),
     ("AWE-MAX-REVISIONS", "PT409"),
     ("AWE-IDEMPOTENCY-CONFLICT", "PT409"),
     ("AWE-POLICY-INVALID", "PT422"),
+    ("AWE-BUSY", "PT503"),
 ];
 
 /// Codes no test here provokes, and why.
@@ -109,8 +115,10 @@ const SKIPPED: &[(&str, &str)] = &[
     // session always has an actor (awe.actor or its login role). Belongs to
     // the REST suite.
     ("AWE-UNAUTHENTICATED", "PT401"),
-    // Lock timeouts are not reachable deterministically from one test.
-    ("AWE-BUSY", "PT503"),
+    // A cancelled rule evaluation ends with Postgres' own cancel error
+    // (SQLSTATE 57014, "canceling statement due to statement timeout"):
+    // tests/integrity.rs checks it.
+    ("AWE-CANCELLED", "57014"),
     // A bug in awe by definition; nothing valid should raise it.
     ("AWE-INTERNAL", "XX000"),
 ];
@@ -204,6 +212,7 @@ fn e_context_invalid() {
     // resubmit checks the schema too.
     let r = submit_sql(&mut db, &key, "doc", &unique("a"), "{\"amount\": 5}", "req", "", "").unwrap();
     db.decide(&r, "alice", "request_changes");
+    db.act_as("req");
     refused(&mut db, "AWE-CONTEXT-INVALID", "22023", |db| db.try_json("select awe.resubmit($1::text::uuid, '{\"amount\": null}')::text", &[&rid(&r)]));
     assert_eq!(db.status(&r), "changes_requested");
 }
@@ -227,7 +236,7 @@ fn e_logic_invalid() {
     // Resubmitting a context that breaks the expression leaves the request as it was.
     let r = submit_sql(&mut db, &key, "doc", &unique("a"), "{\"manager\": \"mia\"}", "req", "", "").unwrap();
     db.decide(&r, "mia", "request_changes");
-    db.act_as("requester");
+    db.act_as("req");
     refused(&mut db, "AWE-LOGIC-INVALID", "22023", |db| db.try_json("select awe.resubmit($1::text::uuid, '{\"manager\": 7}')::text", &[&rid(&r)]));
     assert_eq!(db.status(&r), "changes_requested");
 }
@@ -518,18 +527,56 @@ fn e_action_not_allowed() {
     db.act_as("alice");
     let ta = db.task_of(&r, "alice");
     refused(&mut db, "AWE-ACTION-NOT-ALLOWED", "PT409", |db| db.try_json("select awe.release($1::text::uuid)::text", &[&ta]));
-    // A repeat approval under forbid_repeat_approvers (alice reassigned into stage two).
+    // A repeat approval under forbid_repeat_approvers: alice approved stage
+    // one and is bob's delegate on stage two.
     let key2 = policy_with(&mut db, json!({"forbid_repeat_approvers": true}), json!([
         {"name": "One", "rules": users(&["alice"])}, {"name": "Two", "rules": users(&["bob"])}]));
     let r2 = db.submit(&key2, json!({}));
     db.decide(&r2, "alice", "approve");
     let tb = db.task_of(&r2, "bob");
-    db.act_as("admin");
-    db.json("select awe.reassign($1::text::uuid, 'alice')::text", &[&tb]);
-    let t2 = db.task_of(&r2, "alice");
-    refused(&mut db, "AWE-ACTION-NOT-ALLOWED", "PT409", |db| db.try_decide(&t2, "alice", "approve"));
+    db.json("select awe.set_delegation('bob', 'alice', now() - interval '1 minute', now() + interval '1 day')::text", &[]);
+    refused(&mut db, "AWE-ACTION-NOT-ALLOWED", "PT409", |db| db.try_decide(&tb, "alice", "approve"));
     assert_eq!(db.status(&r2), "in_review");
     assert_eq!(db.open(&r), vec!["alice", "cfo", "olga"]);
+}
+
+#[test]
+fn e_busy() {
+    // Another transaction holds the request (a decision in progress); a
+    // decision that waits longer than lock_timeout gets AWE-BUSY, with
+    // nothing changed, never the raw 55P03.
+    let mut db = Db::new();
+    let key = one_stage(&mut db, &["alice"]);
+    let r = db.submit(&key, json!({}));
+    let task = db.task_of(&r, "alice");
+    let mut holder = db.another();
+    holder.exec("begin");
+    holder.json("select request_id::text from awe.request where request_id = $1::text::uuid for update", &[&rid(&r)]);
+    db.exec("set lock_timeout = '100ms'");
+    let e = refused(&mut db, "AWE-BUSY", "PT503", |db| db.try_decide(&task, "alice", "approve"));
+    assert!(e.message.contains("lock_timeout"), "{e:?}");
+    holder.exec("rollback");
+    db.exec("reset lock_timeout");
+    assert_eq!(db.decide(&r, "alice", "approve"), "approved");
+}
+
+#[test]
+fn e_assignee_not_allowed() {
+    let mut db = Db::new();
+    // Reassigning to someone who may not vote would leave an `all` stage
+    // stuck on a task nobody can decide: refused, nothing changes.
+    let key = policy_with(&mut db, json!({"forbid_self_approval": true, "forbid_repeat_approvers": true,
+        "exclude": [{"type": "expression", "logic": {"var": "conflicted"}}]}), json!([
+        {"name": "One", "rules": users(&["alice"])}, {"name": "Two", "mode": "all", "rules": users(&["bob", "carl"])}]));
+    let r = db.try_submit(&key, json!({"conflicted": "dave"}), Some("req")).unwrap();
+    db.decide(&r, "alice", "approve");
+    let tb = db.task_of(&r, "bob");
+    db.act_as("admin");
+    for (who, reason) in [("alice", "repeat_approver"), ("req", "self_approval"), ("dave", "excluded"), ("system", "\"system\" is reserved for the engine")] {
+        let e = refused(&mut db, "AWE-ASSIGNEE-NOT-ALLOWED", "PT409", |db| db.try_json("select awe.reassign($1::text::uuid, $2)::text", &[&tb, who]));
+        assert_eq!(e.detail.unwrap()["details"]["reason"], reason, "{who}");
+    }
+    assert_eq!(db.open(&r), vec!["bob", "carl"]);
 }
 
 #[test]

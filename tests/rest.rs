@@ -209,16 +209,30 @@ fn row_level_security_for_in_database_callers() {
     let rb = b.submit(&key_b, json!({"manager": "mia"}));
     let role = unique("app").replace('-', "_");
     a.exec(&format!("create role {role} login; grant awe_user to {role}; select awe.map_role_to_tenant('{role}', '{}')", a.tenant));
-    // A mapping left behind by a dropped role must not break anyone's tenant.
-    a.exec(&format!("select awe.map_role_to_tenant('{role}_dropped', '{}')", a.tenant));
+    // A mapping left behind by a dropped role must not break anyone's tenant,
+    // nor pass to a new role created under the old name.
+    a.exec(&format!("create role {role}_dropped; select awe.map_role_to_tenant('{role}_dropped', '{}'); drop role {role}_dropped;
+                     create role {role}_dropped login; grant awe_user to {role}_dropped", a.tenant));
+    let url = database_url().replacen("postgres@", &format!("{role}_dropped@"), 1);
+    let mut reborn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let e = reborn.query("select request_id from awe.request", &[]).map(|rows| rows.len());
+    assert!(matches!(e, Ok(0)) || e.is_err(), "a role created under a dropped role's name reads nothing: {e:?}");
+    let e = reborn.query("select awe.get_request($1::text::uuid)", &[&ra["request_id"].as_str().unwrap()]).unwrap_err();
+    assert_eq!(db_error(e).code(), "AWE-TENANT-UNKNOWN");
+    drop(reborn);
+    a.exec(&format!("drop owned by {role}_dropped; drop role {role}_dropped"));
     let url = database_url().replacen("postgres@", &format!("{role}@"), 1);
     let mut app = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let ids: Vec<String> = app.query("select request_id::text from awe.request", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(ids, vec![ra["request_id"].as_str().unwrap().to_string()]);
-    let n = app.execute("update awe.request set status = 'approved' where request_id = $1::text::uuid", &[&rb["request_id"].as_str().unwrap()]).unwrap();
-    assert_eq!(n, 0, "tenant B's row is invisible to the update");
+    // No caller writes awe's tables at all, its own tenant's or another's.
+    for (sql, id) in [("update awe.request set status = 'approved' where request_id = $1::text::uuid", &rb["request_id"]),
+                      ("update awe.request set status = 'approved' where request_id = $1::text::uuid", &ra["request_id"])] {
+        let e = app.execute(sql, &[&id.as_str().unwrap()]).unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e}");
+    }
     let e = app.execute("insert into awe.policy (tenant_id, policy_key, artifact_type) values ($1, 'x', 'doc')", &[&b.tenant]).unwrap_err();
-    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "RLS refuses a write into tenant B");
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "no write into tenant B");
     // awe.tenant cannot pick a tenant the role is not mapped to.
     app.batch_execute(&format!("set awe.tenant = '{}'", b.tenant)).unwrap();
     let e = app.query("select awe.get_request($1::text::uuid)", &[&rb["request_id"].as_str().unwrap()]).unwrap_err();

@@ -279,7 +279,7 @@ fn s08_one_reject_stops_everything() {
         "task.decided", "task.decided", "stage.completed", "request.rejected"]));
     assert_eq!(outcomes(&mut db, &r), vec![(0, "rejected".into())]);
     let stages = db.json("select awe.get_request($1::text::uuid)::text", &[&rid(&r)])["stages"].clone();
-    assert_eq!(stages[1]["status"], "waiting");
+    assert_eq!(stages[1]["status"], "cancelled", "a stage the rejection kept from starting is cancelled");
     // Veto is the default in an any-N stage as well.
     let key2 = db.stages(json!([{"name": "Panel", "mode": "any", "n": 2, "rules": users(&["a", "b", "c", "d"])}]));
     let r2 = db.submit(&key2, json!({}));
@@ -568,9 +568,10 @@ fn s21_observer_never_blocks() {
         let e = db.try_decide(&ot, "olga", d).unwrap_err();
         assert_eq!((e.code(), e.sqlstate.as_str()), ("AWE-ACTION-NOT-ALLOWED", "PT409"), "{d}");
     }
-    // The observer's inbox only offers comment (and claim).
+    // The observer's inbox only offers comment: claiming signals an intent
+    // to decide, which an observer cannot.
     let actions = db.json("select to_json(available_actions)::text from awe.inbox('olga')", &[]);
-    assert_eq!(actions, json!(["comment", "claim"]));
+    assert_eq!(actions, json!(["comment"]));
     db.act_as("olga");
     db.json("select awe.comment($1::text::uuid, 'looks fine to me', $2::text::uuid)::text", &[&rid(&r), &ot]);
     assert_eq!(db.decide(&r, "alice", "approve"), "approved", "the observer's open task does not hold the stage");

@@ -403,13 +403,18 @@ fn gone_disables_the_endpoint_and_keeps_later_deliveries_pending() {
     assert_eq!(later.len(), 3);
     assert!(later.iter().all(|d| d["status"] == "pending" && d["attempts"] == 0), "{later:?}");
     assert_eq!(recv.count(), 3, "sent to a disabled endpoint");
-    // A disabled endpoint accepts no new callbacks either.
-    assert_eq!(try_submit_cb(&mut db, &key, &ep.callback).unwrap_err().code(), "AWE-CALLBACK-NOT-ALLOWED");
+    // Approvals never depend on a receiver's health: a submit naming the
+    // disabled endpoint is accepted, and its deliveries wait with the others.
+    let r2 = try_submit_cb(&mut db, &key, &ep.callback).expect("a submit to a disabled endpoint's URL is accepted");
+    worker_ticks(&mut db);
+    assert!(deliveries(&mut db, &r2).iter().all(|d| d["status"] == "pending" && d["attempts"] == 0));
+    let held = db.json("select deliveries::text from awe.delivery_backlog where endpoint_id = $1::text::uuid and not endpoint_enabled and status = 'pending'", &[&ep.id]);
+    assert_eq!(held, 6, "the backlog view shows what the disabled endpoint holds");
 
     // Re-enabled: the queued ones go out; the dead ones stay dead until replayed.
     db.json("select awe.set_endpoint_enabled($1::text::uuid, true)::text", &[&ep.id]);
     db.exec("select awe._wake_worker()");
-    recv.wait("the queued deliveries", |all| all.len() >= 6);
+    recv.wait("the queued deliveries", |all| all.len() >= 9);
     let d = wait_until("queued deliveries delivered", 20, || {
         let d = deliveries(&mut db, &r);
         d.iter().filter(|d| d["seq"].as_i64().unwrap() > 3).all(|d| d["status"] == "delivered").then_some(d)

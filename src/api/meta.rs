@@ -1,18 +1,15 @@
 //! Small functions: raising catalogued errors from SQL, the catalogue
-//! itself, JSONLogic evaluation and task actions.
+//! itself, and JSONLogic evaluation for policy authors.
 
 use crate::fmgr::{bad_input, jsonb, Args};
-use crate::guc;
 use crate::logic::with_logic;
-use awe_core::decide::{available_actions, ActionInput};
-use awe_core::policy::RuleKind;
+use crate::settings;
 use awe_core::{AweError, AweResult, Code};
 use serde_json::{json, Value};
 
 crate::entry!(pg_finfo_awe_raise, awe_raise, raise, no_spi);
-crate::entry!(pg_finfo_awe_error_catalogue, awe_error_catalogue, error_catalogue);
+crate::entry!(pg_finfo_awe_error_catalogue, awe_error_catalogue, error_catalogue, no_spi);
 crate::entry!(pg_finfo_awe_eval_logic, awe_eval_logic, eval_logic, no_spi);
-crate::entry!(pg_finfo_awe_task_actions, awe_task_actions, task_actions, no_spi);
 
 /// `awe._raise(code, message, details)`: SQL code raises exactly what Rust
 /// would for the same code.
@@ -23,6 +20,9 @@ fn raise(a: &Args) -> AweResult<()> {
     if let Some(d) = a.json(2, "details")? {
         e = e.with_details(d);
     }
+    if let Some(h) = a.text(3) {
+        e = e.with_hint(h);
+    }
     Err(e)
 }
 
@@ -32,26 +32,19 @@ fn error_catalogue(_: &Args) -> AweResult<pgrx::JsonB> {
     })).collect())))
 }
 
+/// `awe.eval_logic(rule, data)`: evaluates a rule as policies would, with
+/// the same limits: data no larger than a request context, the depth and
+/// work budgets, and cancellation.
 fn eval_logic(a: &Args) -> AweResult<pgrx::JsonB> {
     let rule = a.json(0, "rule")?.ok_or_else(|| bad_input("rule is required"))?;
     let data = a.json(1, "data")?.unwrap_or(Value::Null);
-    let depth = guc::usize_of(&guc::MAX_LOGIC_DEPTH);
-    with_logic(|l| l.eval(&rule, &data, depth)).map(jsonb)
-}
-
-fn task_actions(a: &Args) -> AweResult<Vec<String>> {
-    let kind = if a.text(0).as_deref() == Some("observer") { RuleKind::Observer } else { RuleKind::Approver };
-    let claimed = a.text(4);
-    let viewer = a.text(5).unwrap_or_default();
-    let input = ActionInput {
-        kind,
-        required: a.bool(1).unwrap_or(false),
-        task_open: a.text(2).as_deref() == Some("open"),
-        request_in_review: a.text(3).as_deref() == Some("in_review"),
-        claimed_by: claimed.as_deref(),
-        viewer: &viewer,
-        revisions_left: a.bool(6).unwrap_or(false),
-        approved_elsewhere: a.bool(7).unwrap_or(false),
-    };
-    Ok(available_actions(&input).into_iter().map(str::to_string).collect())
+    let limit = settings::usize_of(&settings::MAX_CONTEXT_BYTES);
+    for (name, v) in [("rule", &rule), ("data", &data)] {
+        let size = v.to_string().len();
+        if size > limit {
+            return Err(AweError::new(Code::LimitExceeded, format!("{name} is {size} bytes; the limit (awe.max_context_bytes) is {limit}")));
+        }
+    }
+    let depth = settings::usize_of(&settings::MAX_LOGIC_DEPTH);
+    crate::logic::cancelled_to_postgres(with_logic(|l| l.eval(&rule, &data, depth))).map(jsonb)
 }

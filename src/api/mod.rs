@@ -1,13 +1,16 @@
-//! SQL-callable entry points. Each reads its arguments, calls the store and
-//! the core, and returns JSON; errors leave as `AWE-…` codes (see fmgr).
+//! SQL-callable entry points, and nothing else: each reads its arguments,
+//! calls the shell (`operate`, `store`) and the core, and returns JSON;
+//! errors leave as `AWE-…` codes (see fmgr).
 
+pub mod endpoint;
 pub mod meta;
 pub mod policy;
 pub mod request;
-pub mod resolver;
+pub mod session;
 pub mod timers;
+pub mod triggers;
 
-use crate::guc;
+use crate::settings;
 use awe_core::{AweError, AweResult, Code};
 
 /// Refuses text longer than its `awe.*` limit.
@@ -21,12 +24,12 @@ pub fn check_len(name: &str, value: &str, limit: usize, setting: &str) -> AweRes
 
 /// Identifiers (artifact ids, principals, URLs) share one limit.
 pub fn check_text(name: &str, value: &str) -> AweResult<()> {
-    check_len(name, value, guc::usize_of(&guc::MAX_TEXT_LENGTH), "awe.max_text_length")
+    check_len(name, value, settings::usize_of(&settings::MAX_TEXT_LENGTH), "awe.max_text_length")
 }
 
 pub fn check_comment(name: &str, value: Option<&str>) -> AweResult<()> {
     match value {
-        Some(v) => check_len(name, v, guc::usize_of(&guc::MAX_COMMENT_LENGTH), "awe.max_comment_length"),
+        Some(v) => check_len(name, v, settings::usize_of(&settings::MAX_COMMENT_LENGTH), "awe.max_comment_length"),
         None => Ok(()),
     }
 }

@@ -2,9 +2,10 @@
 //! import from YAML. Activation is plain SQL (sql/03_policy.sql).
 
 use crate::fmgr::{bad_input, jsonb, Args};
-use crate::guc;
 use crate::logic::with_logic;
-use crate::store::{first, i, jb, req, session, t};
+use crate::session::session;
+use crate::settings;
+use crate::store::{arg, first, required};
 use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::prelude::*;
@@ -20,9 +21,9 @@ crate::entry!(pg_finfo_awe_policy_to_json, awe_policy_to_json, policy_to_json);
 
 fn limits() -> PolicyLimits {
     PolicyLimits {
-        max_stages: guc::usize_of(&guc::MAX_STAGES),
-        max_rules_per_stage: guc::usize_of(&guc::MAX_RULES_PER_STAGE),
-        max_logic_depth: guc::usize_of(&guc::MAX_LOGIC_DEPTH),
+        max_stages: settings::usize_of(&settings::MAX_STAGES),
+        max_rules_per_stage: settings::usize_of(&settings::MAX_RULES_PER_STAGE),
+        max_logic_depth: settings::usize_of(&settings::MAX_LOGIC_DEPTH),
     }
 }
 
@@ -67,29 +68,29 @@ fn create_policy_version(a: &Args) -> AweResult<pgrx::JsonB> {
 fn insert_version(c: &SpiClient<'_>, p: &Policy, def: Value, new_policy: bool) -> AweResult<Value> {
     let s = session(c)?;
     let existing = first(c, "select artifact_type from awe.policy where tenant_id = $1 and policy_key = $2 for update",
-        &[t(&s.tenant), t(&p.key)])?;
+        &[arg::text(&s.tenant), arg::text(&p.key)])?;
     match (&existing, new_policy) {
         (Some(_), true) => return Err(AweError::new(Code::PolicyExists, format!("policy \"{}\" already exists", p.key))
             .with_hint("add a version with awe.create_policy_version(definition)")),
         (None, false) => return Err(AweError::new(Code::PolicyNotFound, format!("no policy \"{}\" to add a version to", p.key))),
         (Some(row), false) => {
-            let artifact_type: String = req(row, 1)?;
+            let artifact_type: String = required(row, 1)?;
             if artifact_type != p.artifact_type {
                 return Err(bad_input(format!("policy \"{}\" is for artifact_type \"{artifact_type}\", not \"{}\"", p.key, p.artifact_type)));
             }
         }
         (None, true) => {
             first(c, "insert into awe.policy (tenant_id, policy_key, artifact_type) values ($1, $2, $3) returning 1",
-                &[t(&s.tenant), t(&p.key), t(&p.artifact_type)])?;
+                &[arg::text(&s.tenant), arg::text(&p.key), arg::text(&p.artifact_type)])?;
         }
     }
     let row = first(c,
         "insert into awe.policy_version (tenant_id, policy_key, version, definition, created_by)
          select $1, $2, coalesce(max(version), 0) + 1, $3, $4 from awe.policy_version where tenant_id = $1 and policy_key = $2
          returning version",
-        &[t(&s.tenant), t(&p.key), jb(def), t(&s.actor)])?
+        &[arg::text(&s.tenant), arg::text(&p.key), arg::jsonb(def), arg::text(&s.actor)])?
         .ok_or_else(|| AweError::new(Code::Internal, "insert returned nothing"))?;
-    let version: i32 = req(&row, 1)?;
+    let version: i32 = required(&row, 1)?;
     Ok(json!({"policy_key": p.key, "version": version, "status": "draft"}))
 }
 
@@ -106,10 +107,10 @@ fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
         let row = first(c,
             "select status, (select artifact_type from awe.policy where tenant_id = $1 and policy_key = $2)
                from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3 for update",
-            &[t(&s.tenant), t(&key), i(version)])?
+            &[arg::text(&s.tenant), arg::text(&key), arg::int(version)])?
             .ok_or_else(|| AweError::new(Code::PolicyNotFound, format!("policy \"{key}\" has no version {version}")))?;
-        let status: String = req(&row, 1)?;
-        let artifact_type: String = req(&row, 2)?;
+        let status: String = required(&row, 1)?;
+        let artifact_type: String = required(&row, 2)?;
         if status != "draft" {
             return Err(AweError::new(Code::PolicyNotDraft, format!("\"{key}\" v{version} is {status}; only drafts can be edited"))
                 .with_hint("create a new version with awe.create_policy_version(definition)"));
@@ -119,7 +120,7 @@ fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
         }
         first(c, "update awe.policy_version set definition = $4, updated_at = now()
                    where tenant_id = $1 and policy_key = $2 and version = $3 returning 1",
-            &[t(&s.tenant), t(&key), i(version), jb(def)])?;
+            &[arg::text(&s.tenant), arg::text(&key), arg::int(version), arg::jsonb(def)])?;
         Ok(jsonb(json!({"policy_key": key, "version": version, "status": "draft"})))
     })
 }
@@ -149,7 +150,7 @@ fn import_policy(a: &Args) -> AweResult<pgrx::JsonB> {
     let p = checked(&def)?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let exists = first(c, "select 1 from awe.policy where tenant_id = $1 and policy_key = $2", &[t(&s.tenant), t(&p.key)])?.is_some();
+        let exists = first(c, "select 1 from awe.policy where tenant_id = $1 and policy_key = $2", &[arg::text(&s.tenant), arg::text(&p.key)])?.is_some();
         insert_version(c, &p, def, !exists)
     })
     .map(jsonb)

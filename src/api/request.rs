@@ -1,24 +1,29 @@
 //! The request API: submit, decide, the revision loop, cancel, claim,
-//! reassign, comment, simulate, read back and verify.
+//! reassign, comment, simulate, read back, verify, and what a viewer may do.
 
 use super::{check_comment, check_text};
 use crate::fmgr::{bad_input, jsonb, Args};
-use crate::guc;
 use crate::logic::with_logic;
+use crate::operate::{load_unlocked, operate, with_machine, write};
+use crate::session::{session, Session};
+use crate::settings;
 use crate::store::directory::SpiDirectory;
-use crate::store::request::{apply, lock, new_row, DecisionRecord, NewRequest, RequestRow, Target, Write};
-use crate::store::{big, first, json_col, new_uuid, policy, req, col, run, session, t, u, bytes, Session};
+use crate::store::request::{self, new_row, NewRequest, RequestRow, Target, Write};
+use crate::store::{arg, endpoint, first, new_uuid, policy, required, run};
+use crate::render;
+use awe_core::access::{self, Relation, RequestOp, Role};
+use awe_core::audit;
 use awe_core::context_schema;
 use awe_core::model::*;
 use awe_core::policy::Policy;
-use awe_core::progress::{DecisionInput, Env, Machine};
-use awe_core::time::rfc3339;
+use awe_core::progress::{DecisionInput, Machine};
 use awe_core::timeline::{canonical_json, verify_chain, ChainedEvent};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 crate::entry!(pg_finfo_awe_submit, awe_submit, submit);
 crate::entry!(pg_finfo_awe_decide, awe_decide, decide);
@@ -32,93 +37,17 @@ crate::entry!(pg_finfo_awe_comment, awe_comment, comment);
 crate::entry!(pg_finfo_awe_simulate, awe_simulate, simulate);
 crate::entry!(pg_finfo_awe_verify_timeline, awe_verify_timeline, verify_timeline);
 crate::entry!(pg_finfo_awe_get_request, awe_get_request, get_request);
+crate::entry!(pg_finfo_awe_available_actions, awe_available_actions, available_actions);
+crate::entry!(pg_finfo_awe_require_request_access, awe_require_request_access, require_request_access);
 
-/// Runs the engine over one request with everything it needs from here.
-fn with_machine<R>(
-    c: &SpiClient<'_>,
-    s: &Session,
-    policy: &Policy,
-    state: RequestState,
-    f: impl FnOnce(&mut Machine) -> AweResult<R>,
-) -> AweResult<(R, RequestState, Effects)> {
-    let mut dir = SpiDirectory { client: c, tenant: &s.tenant, now: s.now };
-    let mut new_id = new_uuid;
-    with_logic(|logic| {
-        let env = Env {
-            dir: &mut dir,
-            logic,
-            new_id: &mut new_id,
-            now: s.now,
-            max_logic_depth: guc::usize_of(&guc::MAX_LOGIC_DEPTH),
-            max_approvers_per_stage: guc::usize_of(&guc::MAX_APPROVERS_PER_STAGE),
-        };
-        let mut m = Machine::new(policy, state, env);
-        let out = f(&mut m)?;
-        let (state, effects) = m.into_parts();
-        Ok((out, state, effects))
-    })
-}
-
-/// Lock, load, run, write: the shape of every operation on an existing request.
-pub fn operate<R>(
-    c: &SpiClient<'_>,
-    s: &Session,
-    target: Target<'_>,
-    decision: Option<DecisionRecord<'_>>,
-    f: impl FnOnce(&mut Machine, &RequestRow) -> AweResult<R>,
-) -> AweResult<(R, RequestRow, std::rc::Rc<Policy>)> {
-    let mut row = lock(c, &s.tenant, target)?;
-    let loaded = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?;
-    let before = row.state.context.clone();
-    let (out, state, effects) = {
-        let row_ref = &row;
-        with_machine(c, s, &loaded.policy, row.state.clone(), |m| f(m, row_ref))?
-    };
-    let context_changed = state.context != before;
-    row.state = state;
-    apply(c, s, &mut row, &loaded.policy, &effects, &Write { new_request: None, context_changed, decision })?;
-    Ok((out, row, loaded.policy))
-}
-
-/// The JSON every operation returns: the request after the operation.
-fn summary(row: &RequestRow, policy: &Policy, claims: &[(String, String)]) -> Value {
-    let tasks: Vec<Value> = row.state.tasks.iter().map(|k| json!({
-        "task_id": k.id,
-        "stage_index": k.stage,
-        "stage": policy.stages.get(k.stage).map(|s| s.name.as_str()),
-        "revision": k.revision,
-        "assignee": k.assignee,
-        "delegated_from": k.delegated_from,
-        "kind": k.kind.as_str(),
-        "required": k.required,
-        "status": k.status.as_str(),
-        "due_at": k.due_at.map(rfc3339),
-        "claimed_by": claims.iter().find(|(id, _)| *id == k.id).map(|(_, c)| c),
-    })).collect();
-    json!({
-        "request_id": row.id,
-        "status": row.state.status.as_str(),
-        "revision": row.state.revision,
-        "policy_key": row.policy_key,
-        "policy_version": row.policy_version,
-        "artifact_type": row.artifact_type,
-        "artifact_id": row.artifact_id,
-        "requester": row.requester,
-        "callback_url": row.callback_url,
-        "stages": row.state.stages.iter().enumerate().map(|(i, st)| json!({
-            "index": i, "name": policy.stages.get(i).map(|s| s.name.as_str()), "status": st.as_str(),
-        })).collect::<Vec<_>>(),
-        "tasks": tasks,
-    })
-}
-
-fn context_arg(a: &Args, n: usize) -> AweResult<Value> {
+/// A request context argument: a JSON object within awe.max_context_bytes.
+pub fn context_arg(a: &Args, n: usize) -> AweResult<Value> {
     let ctx = a.json(n, "context")?.unwrap_or_else(|| json!({}));
     if !ctx.is_object() {
         return Err(bad_input("context must be a JSON object"));
     }
     let size = ctx.to_string().len();
-    let limit = guc::usize_of(&guc::MAX_CONTEXT_BYTES);
+    let limit = settings::usize_of(&settings::MAX_CONTEXT_BYTES);
     if size > limit {
         return Err(AweError::new(Code::LimitExceeded, format!("context is {size} bytes; the limit (awe.max_context_bytes) is {limit}")));
     }
@@ -150,8 +79,11 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
             check_text(name, v)?;
         }
     }
+    if requester.as_deref() == Some(SYSTEM_ACTOR) {
+        return Err(bad_input(format!("\"{SYSTEM_ACTOR}\" is reserved for the engine and cannot be a requester")));
+    }
     if let Some(k) = &idempotency_key {
-        super::check_len("idempotency_key", k, guc::usize_of(&guc::MAX_IDEMPOTENCY_KEY_LENGTH), "awe.max_idempotency_key_length")?;
+        super::check_len("idempotency_key", k, settings::usize_of(&settings::MAX_IDEMPOTENCY_KEY_LENGTH), "awe.max_idempotency_key_length")?;
     }
     if let Some(u) = &callback_url {
         if !(u.starts_with("https://") || u.starts_with("http://")) {
@@ -166,7 +98,8 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
                               "context": context, "requester": requester, "callback_url": callback_url});
             let hash = Sha256::digest(canonical_json(&body).as_bytes()).to_vec();
             if let Some(original) = claim_idempotency_key(c, &s, key, hash, &request_id)? {
-                return read_request(c, &s, &original);
+                let (row, p) = load_unlocked(c, &s, &original)?;
+                return Ok(render::request(&row, &p));
             }
         }
         let loaded = policy::load(c, &s.tenant, &policy_key, None)?;
@@ -176,122 +109,68 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
         }
         check_context(p, &context)?;
         let endpoint = match &callback_url {
-            Some(url) => Some(registered_endpoint(c, &s.tenant, url)?),
+            Some(url) => Some(endpoint::callback_endpoint(c, &s.tenant, url)?),
             None => None,
         };
         let state = Machine::new_request(p, request_id.clone(), requester.clone(), context);
+        let identity = json!({"policy_key": policy_key, "policy_version": loaded.version, "artifact_type": artifact_type,
+                              "artifact_id": artifact_id, "callback_url": callback_url});
         let actor = s.actor.clone();
-        let ((), state, effects) = with_machine(c, &s, p, state, |m| m.submit(&actor))?;
+        let ((), state, effects) = with_machine(c, &s, p, state, |m| m.submit(&actor, identity))?;
         let callback = callback_url.as_deref().zip(endpoint.as_deref());
-        let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback, &s.actor, state);
         let expires_at = p.expires_after.map(|secs| s.now + secs * 1_000_000);
-        apply(c, &s, &mut row, p, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
-        Ok(summary(&row, p, &[]))
+        let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback, &s, expires_at, state);
+        write(c, &s, &mut row, p, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
+        Ok(render::request(&row, p))
     })
     .map(jsonb)
-}
-
-/// The enabled endpoint of this tenant a URL belongs to: the endpoint's URL
-/// itself, or it followed by a path, query or fragment. No open relay.
-pub fn registered_endpoint(c: &SpiClient<'_>, tenant: &str, url: &str) -> AweResult<String> {
-    let row = first(c,
-        "select endpoint_id::text from awe.endpoint
-          where tenant_id = $1 and enabled
-            and ($2 = url or left($2, length(url) + 1) in (url || '/', url || '?', url || '#'))
-          order by length(url) desc limit 1",
-        &[t(tenant), t(url)])?;
-    match row {
-        Some(r) => req(&r, 1),
-        None => Err(AweError::new(Code::CallbackNotAllowed, format!("{url} is not under any enabled endpoint registered for tenant {tenant}"))
-            .with_hint("register it with awe.register_endpoint(url)")),
-    }
 }
 
 /// Takes the idempotency key for a new request, or returns the request it
 /// already names. A concurrent submit with the same key waits on the
 /// unique index and then sees the winner's row.
 fn claim_idempotency_key(c: &SpiClient<'_>, s: &Session, key: &str, hash: Vec<u8>, request_id: &str) -> AweResult<Option<String>> {
-    let ttl = guc::IDEMPOTENCY_TTL_SECONDS.get() as i64 * 1_000_000;
+    let ttl = settings::IDEMPOTENCY_TTL_SECONDS.get() as i64 * 1_000_000;
     let won = first(c,
         "insert into awe.idempotency_key as k (tenant_id, key, body_hash, request_id, created_at, expires_at)
-         values ($1, $2, $3, $4::uuid, awe._from_us($5), awe._from_us($5 + $6))
+         values ($1, $2, $3, $4, $5, $6)
          on conflict (tenant_id, key) do update
             set body_hash = excluded.body_hash, request_id = excluded.request_id,
                 created_at = excluded.created_at, expires_at = excluded.expires_at
           where k.expires_at <= excluded.created_at
          returning 1",
-        &[t(&s.tenant), t(key), bytes(Some(hash.clone())), t(request_id), big(s.now), big(ttl)])?;
+        &[arg::text(&s.tenant), arg::text(key), arg::bytes(Some(hash.clone())), arg::uuid(request_id), arg::timestamptz(s.now), arg::timestamptz(s.now + ttl)])?;
     if won.is_some() {
         return Ok(None);
     }
     let row = first(c, "select body_hash, request_id::text from awe.idempotency_key where tenant_id = $1 and key = $2",
-        &[t(&s.tenant), t(key)])?
+        &[arg::text(&s.tenant), arg::text(key)])?
         .ok_or_else(|| AweError::new(Code::Busy, "idempotency key vanished while checking it; retry"))?;
-    let stored: Vec<u8> = req(&row, 1)?;
+    let stored: Vec<u8> = required(&row, 1)?;
     if stored != hash {
         return Err(AweError::new(Code::IdempotencyConflict, format!("idempotency key \"{key}\" was used with a different request body"))
             .with_hint("use a new key for a new request"));
     }
-    Ok(Some(req(&row, 2)?))
-}
-
-/// The request as JSON, without locking.
-fn read_request(c: &SpiClient<'_>, s: &Session, request_id: &str) -> AweResult<Value> {
-    let row = first(c,
-        "select r.status, r.revision, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.requester,
-                r.callback_url, r.stage_status, r.context::text, awe._to_us(r.created_at), awe._to_us(r.decided_at),
-                awe._to_us(r.expires_at), r.created_by
-           from awe.request r where r.tenant_id = $1 and r.request_id = $2::uuid",
-        &[t(&s.tenant), u(request_id)])?
-        .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {request_id} not found")))?;
-    let key: String = req(&row, 3)?;
-    let version: i32 = req(&row, 4)?;
-    let p = policy::load(c, &s.tenant, &key, Some(version))?.policy;
-    let stage_status: Vec<String> = req(&row, 9)?;
-    let tasks = run(c,
-        "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
-                awe._to_us(due_at), claimed_by, decided_by, awe._to_us(decided_at), comment
-           from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
-        &[t(&s.tenant), u(request_id)])?;
-    let mut task_json = Vec::new();
-    for k in tasks {
-        let stage: i32 = req(&k, 2)?;
-        task_json.push(json!({
-            "task_id": req::<String>(&k, 1)?, "stage_index": stage,
-            "stage": p.stages.get(stage as usize).map(|s| s.name.clone()), "revision": req::<i32>(&k, 3)?,
-            "assignee": req::<String>(&k, 4)?, "delegated_from": col::<String>(&k, 5)?, "kind": req::<String>(&k, 6)?,
-            "required": req::<bool>(&k, 7)?, "status": req::<String>(&k, 8)?, "due_at": col::<i64>(&k, 9)?.map(rfc3339),
-            "claimed_by": col::<String>(&k, 10)?, "decided_by": col::<String>(&k, 11)?,
-            "decided_at": col::<i64>(&k, 12)?.map(rfc3339), "comment": col::<String>(&k, 13)?,
-        }));
-    }
-    Ok(json!({
-        "request_id": request_id,
-        "status": req::<String>(&row, 1)?,
-        "revision": req::<i32>(&row, 2)?,
-        "policy_key": key,
-        "policy_version": version,
-        "artifact_type": req::<String>(&row, 5)?,
-        "artifact_id": req::<String>(&row, 6)?,
-        "requester": col::<String>(&row, 7)?,
-        "callback_url": col::<String>(&row, 8)?,
-        "context": json_col(&row, 10)?,
-        "created_at": rfc3339(req(&row, 11)?),
-        "decided_at": col::<i64>(&row, 12)?.map(rfc3339),
-        "expires_at": col::<i64>(&row, 13)?.map(rfc3339),
-        "created_by": req::<String>(&row, 14)?,
-        "stages": stage_status.iter().enumerate().map(|(i, st)| json!({
-            "index": i, "name": p.stages.get(i).map(|s| s.name.clone()), "status": st,
-        })).collect::<Vec<_>>(),
-        "tasks": task_json,
-    }))
+    Ok(Some(required(&row, 2)?))
 }
 
 fn get_request(a: &Args) -> AweResult<pgrx::JsonB> {
     let id = a.uuid(0, "request_id")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        read_request(c, &s, &id)
+        let (row, p) = load_unlocked(c, &s, &id)?;
+        Ok(render::request(&row, &p))
+    })
+    .map(jsonb)
+}
+
+/// Runs an operation on the request a task belongs to and renders it.
+fn task_op(task_id: &str, f: impl FnOnce(&mut Machine, &str) -> AweResult<()>) -> AweResult<pgrx::JsonB> {
+    Spi::connect_mut(|c| {
+        let s = session(c)?;
+        let actor = s.actor.clone();
+        let ((), row, p) = operate(c, &s, Target::TaskOf(task_id), |m, _| f(m, &actor))?;
+        Ok(render::request(&row, &p))
     })
     .map(jsonb)
 }
@@ -310,38 +189,42 @@ fn decide(a: &Args) -> AweResult<pgrx::JsonB> {
         }
         check_comment("attachments", Some(&att.to_string()))?;
     }
-    Spi::connect_mut(|c| {
-        let s = session(c)?;
-        let record = DecisionRecord { task_id: &task_id, comment: comment.as_deref() };
-        let actor = s.actor.clone();
-        let ((), row, p) = operate(c, &s, Target::TaskOf(&task_id), Some(record), |m, _| {
-            m.decide(&DecisionInput { task_id: &task_id, actor: &actor, decision, comment: comment.as_deref(), attachments: attachments.as_ref() })
-        })?;
-        let mut out = summary(&row, &p, &row.claims);
-        out["task_id"] = json!(task_id);
-        out["decision"] = json!(decision.as_str());
-        Ok(out)
-    })
-    .map(jsonb)
+    let mut out = task_op(&task_id, |m, actor| {
+        m.decide(&DecisionInput { task_id: &task_id, actor, decision, comment: comment.as_deref(), attachments: attachments.as_ref() })
+    })?;
+    out.0["task_id"] = json!(task_id);
+    out.0["decision"] = json!(decision.as_str());
+    Ok(out)
 }
 
-/// Runs a request-level operation and returns the summary.
+/// Runs a request-level operation and renders the request.
 fn request_op(a: &Args, f: impl FnOnce(&mut Machine, &RequestRow, &str) -> AweResult<()>) -> AweResult<pgrx::JsonB> {
     let request_id = a.uuid(0, "request_id")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let actor = s.actor.clone();
-        let ((), row, p) = operate(c, &s, Target::Request(&request_id), None, |m, row| f(m, row, &actor))?;
-        Ok(summary(&row, &p, &row.claims))
+        let ((), row, p) = operate(c, &s, Target::Request(&request_id), |m, row| f(m, row, &actor))?;
+        Ok(render::request(&row, &p))
     })
     .map(jsonb)
+}
+
+/// The requester acts on their request; the calling service that submitted
+/// it may act for its requester.
+fn own_request(row: &RequestRow, actor: &str, what: &str) -> AweResult<()> {
+    if row.requester.as_deref() == Some(actor) || row.created_by == actor {
+        return Ok(());
+    }
+    Err(AweError::new(Code::Forbidden, format!(
+        "only the requester ({}) or the submitter ({}) can {what}", row.requester.as_deref().unwrap_or("none"), row.created_by)))
 }
 
 fn resubmit(a: &Args) -> AweResult<pgrx::JsonB> {
     let context = context_arg(a, 1)?;
     let note = a.text(2);
     check_comment("comment", note.as_deref())?;
-    request_op(a, |m, _, actor| {
+    request_op(a, |m, row, actor| {
+        own_request(row, actor, "resubmit")?;
         check_context(m.policy, &context)?;
         if let Some(n) = &note {
             m.comment(actor, None, n)?;
@@ -354,13 +237,7 @@ fn withdraw(a: &Args) -> AweResult<pgrx::JsonB> {
     let reason = a.text(1);
     check_comment("reason", reason.as_deref())?;
     request_op(a, |m, row, actor| {
-        // The requester withdraws; the calling service that submitted the
-        // request may act for its requester.
-        let allowed = row.requester.as_deref() == Some(actor) || row.created_by == actor;
-        if !allowed {
-            return Err(AweError::new(Code::Forbidden, format!(
-                "only the requester ({}) or the submitter ({}) can withdraw", row.requester.as_deref().unwrap_or("none"), row.created_by)));
-        }
+        own_request(row, actor, "withdraw")?;
         m.cancel(actor, reason.as_deref(), true)
     })
 }
@@ -371,33 +248,14 @@ fn cancel(a: &Args) -> AweResult<pgrx::JsonB> {
     request_op(a, |m, _, actor| m.cancel(actor, reason.as_deref(), false))
 }
 
-fn claim_or_release(a: &Args, claim: bool) -> AweResult<pgrx::JsonB> {
-    let task_id = a.uuid(0, "task_id")?;
-    Spi::connect_mut(|c| {
-        let s = session(c)?;
-        let actor = s.actor.clone();
-        let ((), mut row, p) = operate(c, &s, Target::TaskOf(&task_id), None, |m, row| {
-            let current = row.claims.iter().find(|(id, _)| *id == task_id).map(|(_, who)| who.as_str());
-            m.claim(&actor, &task_id, claim, current)
-        })?;
-        run(c, "update awe.task set claimed_by = $3, claimed_at = case when $3 is null then null else awe._from_us($4) end
-                 where tenant_id = $1 and task_id = $2::uuid",
-            &[t(&s.tenant), u(&task_id), crate::store::opt_t(claim.then_some(actor.as_str())), big(s.now)])?;
-        row.claims.retain(|(id, _)| *id != task_id);
-        if claim {
-            row.claims.push((task_id.clone(), actor.clone()));
-        }
-        Ok(summary(&row, &p, &row.claims))
-    })
-    .map(jsonb)
-}
-
 fn claim(a: &Args) -> AweResult<pgrx::JsonB> {
-    claim_or_release(a, true)
+    let task_id = a.uuid(0, "task_id")?;
+    task_op(&task_id, |m, actor| m.claim(actor, &task_id, true))
 }
 
 fn release(a: &Args) -> AweResult<pgrx::JsonB> {
-    claim_or_release(a, false)
+    let task_id = a.uuid(0, "task_id")?;
+    task_op(&task_id, |m, actor| m.claim(actor, &task_id, false))
 }
 
 fn reassign(a: &Args) -> AweResult<pgrx::JsonB> {
@@ -409,8 +267,8 @@ fn reassign(a: &Args) -> AweResult<pgrx::JsonB> {
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let actor = s.actor.clone();
-        let (new_id, row, p) = operate(c, &s, Target::TaskOf(&task_id), None, |m, _| m.reassign(&actor, &task_id, &to, reason.as_deref()))?;
-        let mut out = summary(&row, &p, &row.claims);
+        let (new_id, row, p) = operate(c, &s, Target::TaskOf(&task_id), |m, _| m.reassign(&actor, &task_id, &to, reason.as_deref()))?;
+        let mut out = render::request(&row, &p);
         out["new_task_id"] = json!(new_id);
         Ok(out)
     })
@@ -437,7 +295,7 @@ fn simulate(a: &Args) -> AweResult<pgrx::JsonB> {
             .map(|sch| context_schema::validate(sch, &context).into_iter().map(|x| json!({"path": x.path, "message": x.message})).collect())
             .unwrap_or_default();
         let mut dir = SpiDirectory { client: c, tenant: &s.tenant, now: s.now };
-        let depth = guc::usize_of(&guc::MAX_LOGIC_DEPTH);
+        let depth = settings::usize_of(&settings::MAX_LOGIC_DEPTH);
         let sim = with_logic(|l| awe_core::simulate::simulate(p, &context, requester.as_deref(), &mut dir, l, depth))?;
         let mut out = serde_json::to_value(&sim).map_err(|e| AweError::new(Code::Internal, e.to_string()))?;
         out["policy_key"] = json!(key);
@@ -448,31 +306,122 @@ fn simulate(a: &Args) -> AweResult<pgrx::JsonB> {
     .map(jsonb)
 }
 
+/// `{"valid": true, "events": n}`, or where the chain breaks, or every
+/// field where the request and task rows disagree with what the events say.
 fn verify_timeline(a: &Args) -> AweResult<pgrx::JsonB> {
     let id = a.uuid(0, "request_id")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let head = first(c, "select last_seq, last_hash from awe.request where tenant_id = $1 and request_id = $2::uuid",
-            &[t(&s.tenant), u(&id)])?
-            .ok_or_else(|| AweError::new(Code::RequestNotFound, format!("request {id} not found")))?;
-        let last_seq: i32 = req(&head, 1)?;
-        let last_hash: Option<Vec<u8>> = col(&head, 2)?;
+        let (row, p) = load_unlocked(c, &s, &id)?;
         let rows = run(c,
-            "select seq, event_id::text, type, actor, stage_index, task_id::text, status, data::text, awe._to_us(created_at),
-                    prev_hash, hash
-               from awe.event where tenant_id = $1 and request_id = $2::uuid order by seq",
-            &[t(&s.tenant), u(&id)])?;
+            "select seq, event_id::text, type, actor, stage_index, task_id::text, status, data::text, created_at, prev_hash, hash
+               from awe.event where tenant_id = $1 and request_id = $2 order by seq",
+            &[arg::text(&s.tenant), arg::uuid(&id)])?;
         let mut events = Vec::new();
         for r in rows {
             events.push((ChainedEvent {
-                seq: req(&r, 1)?, event_id: req(&r, 2)?, kind: req(&r, 3)?, actor: req(&r, 4)?, stage_index: col(&r, 5)?,
-                task_id: col(&r, 6)?, status: req(&r, 7)?, data: json_col(&r, 8)?, created_at: req(&r, 9)?,
-            }, col::<Vec<u8>>(&r, 10)?, req::<Vec<u8>>(&r, 11)?));
+                seq: required(&r, 1)?, event_id: required(&r, 2)?, kind: required(&r, 3)?, actor: required(&r, 4)?,
+                stage_index: crate::store::column(&r, 5)?, task_id: crate::store::column(&r, 6)?, status: required(&r, 7)?,
+                data: crate::store::json_column(&r, 8)?, created_at: crate::store::unix_us_column(&r, 9)?.unwrap_or_default(),
+            }, crate::store::column::<Vec<u8>>(&r, 10)?, required::<Vec<u8>>(&r, 11)?));
         }
-        Ok(match verify_chain(&events, last_seq, last_hash.as_deref()) {
-            Ok(n) => json!({"valid": true, "events": n}),
-            Err(b) => json!({"valid": false, "events": events.len(), "broken_at_seq": b.seq, "reason": b.reason}),
-        })
+        if let Err(b) = verify_chain(&events, row.last_seq, row.last_hash.as_deref()) {
+            return Ok(json!({"valid": false, "events": events.len(), "broken_at_seq": b.seq, "reason": b.reason}));
+        }
+        let chain: Vec<ChainedEvent> = events.into_iter().map(|(e, _, _)| e).collect();
+        let trail = audit::replay(&chain, p.stages.len());
+        let stored = stored_request(&row);
+        let divergences = audit::compare(&stored, &trail);
+        if divergences.is_empty() {
+            return Ok(json!({"valid": true, "events": chain.len()}));
+        }
+        Ok(json!({"valid": false, "events": chain.len(), "reason": format!("{} field(s) of the rows disagree with the trail", divergences.len()),
+                  "divergences": divergences}))
     })
     .map(jsonb)
+}
+
+/// The rows of a request in the shape `audit::compare` reads.
+fn stored_request(row: &RequestRow) -> audit::StoredRequest {
+    let identity = [
+        ("policy_key", json!(row.policy_key)), ("policy_version", json!(row.policy_version)),
+        ("artifact_type", json!(row.artifact_type)), ("artifact_id", json!(row.artifact_id)),
+        ("callback_url", json!(row.callback_url)), ("requester", json!(row.requester)),
+    ].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    audit::StoredRequest {
+        status: row.state.status.as_str().into(),
+        revision: row.state.revision,
+        stages: row.state.stages.iter().map(|s| s.as_str().to_string()).collect(),
+        context: row.state.context.clone(),
+        identity,
+        tasks: row.state.tasks.iter().map(|t| (t.id.clone(), audit::TrailTask {
+            stage: t.stage as i32, revision: t.revision, assignee: t.assignee.clone(), status: t.status.as_str().into(),
+            decided_by: t.decided_by.clone(), claimed_by: t.claimed_by.clone(),
+        })).collect(),
+    }
+}
+
+/// `awe._available_actions(task_ids, viewer)`: for each task, the actions
+/// the viewer may take now, computed by the same code that checks them
+/// when taken (`Machine::check_action`). Used by the inbox.
+fn available_actions(a: &Args) -> AweResult<pgrx::JsonB> {
+    let ids = a.uuid_array(0);
+    let viewer = a.req_text(1, "viewer")?;
+    Spi::connect_mut(|c| {
+        let s = session(c)?;
+        let mut by_request: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in run(c, "select task_id::text, request_id::text from awe.task where tenant_id = $1 and task_id = any($2)",
+            &[arg::text(&s.tenant), arg::uuid_array(&ids)])? {
+            by_request.entry(required(&r, 2)?).or_default().push(required(&r, 1)?);
+        }
+        let mut out = serde_json::Map::new();
+        let ids: Vec<String> = by_request.keys().cloned().collect();
+        for row in request::read_many(c, &s.tenant, &ids)? {
+            let p = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?.policy;
+            let tasks = &by_request[&row.id];
+            let (actions, _, _) = with_machine(c, &s, &p, row.state, |m| {
+                tasks.iter().map(|t| Ok((t.clone(), m.available_actions(t, &viewer)?))).collect::<AweResult<Vec<_>>>()
+            })?;
+            for (t, list) in actions {
+                out.insert(t, json!(list.iter().map(|x| x.as_str()).collect::<Vec<_>>()));
+            }
+        }
+        Ok(Value::Object(out))
+    })
+    .map(jsonb)
+}
+
+/// The REST role of the current role: the most privileged awe_* role it
+/// is a member of (PostgREST switches to the token's role).
+fn rest_role() -> Option<Role> {
+    [Role::Admin, Role::Caller, Role::Approver, Role::Viewer].into_iter()
+        .find(|r| crate::session::require_role(&[r.as_str().to_string()]).is_ok())
+}
+
+/// `awe._require_request_access(request_id, op)`: through REST, whether
+/// the token's role may do `op` to this request (docs/rest.md has the
+/// table); AWE-REQUEST-NOT-FOUND when it may not even read it, so that a
+/// request's existence is not revealed, AWE-FORBIDDEN otherwise.
+fn require_request_access(a: &Args) -> AweResult<()> {
+    let id = a.uuid(0, "request_id")?;
+    let op_text = a.req_text(1, "op")?;
+    let op = RequestOp::parse(&op_text).ok_or_else(|| bad_input(format!("unknown request operation \"{op_text}\"")))?;
+    let Some(role) = rest_role() else {
+        return Err(AweError::new(Code::Forbidden, "this role holds no awe REST role"));
+    };
+    Spi::connect_mut(|c| {
+        let s = session(c)?;
+        let (row, p) = load_unlocked(c, &s, &id)?;
+        let requester = row.requester.as_deref() == Some(s.actor.as_str());
+        let submitter = row.created_by == s.actor;
+        let (involved, _, _) = with_machine(c, &s, &p, row.state, |m| m.involves(&s.actor))?;
+        let rel = Relation { requester, submitter, involved };
+        if access::may(role, op, rel) {
+            return Ok(());
+        }
+        if !access::may(role, RequestOp::Read, rel) {
+            return Err(AweError::new(Code::RequestNotFound, format!("request {id} not found")));
+        }
+        Err(AweError::new(Code::Forbidden, format!("{} may not {} request {id}", role.as_str(), op.as_str())))
+    })
 }

@@ -4,9 +4,10 @@
 //! or a worker that dies part-way. awe.run_due_timers() (sql/06_worker.sql)
 //! loops over what is due, isolating each item in a subtransaction.
 
-use super::request::operate;
 use crate::fmgr::Args;
-use crate::store::{big, first, req, run, t, u, Session};
+use crate::operate::operate;
+use crate::session::Session;
+use crate::store::{arg, first, required, run};
 use awe_core::model::{RequestStatus, SYSTEM_ACTOR};
 use awe_core::AweResult;
 use pgrx::prelude::*;
@@ -18,8 +19,8 @@ crate::entry!(pg_finfo_awe_expire_request, awe_expire_request, expire_request);
 /// Takes the request's lock unless another transaction holds it (a busy
 /// request is simply handled on the next tick).
 fn try_lock(c: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<bool> {
-    Ok(first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2::uuid for update skip locked",
-        &[t(tenant), u(request_id)])?.is_some())
+    Ok(first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2 for update skip locked",
+        &[arg::text(tenant), arg::uuid(request_id)])?.is_some())
 }
 
 /// Fires one task's SLA timer if it is still due once its request is
@@ -29,25 +30,25 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
     let tenant = a.req_text(0, "tenant_id")?;
     let task_id = a.uuid(1, "task_id")?;
     Spi::connect_mut(|c| {
-        let now = crate::identity::now_us(c)?;
-        let Some(row) = first(c, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2::uuid", &[t(&tenant), u(&task_id)])? else {
+        let now = crate::session::now_us(c)?;
+        let Some(row) = first(c, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2", &[arg::text(&tenant), arg::uuid(&task_id)])? else {
             return Ok(false);
         };
-        let request_id: String = req(&row, 1)?;
+        let request_id: String = required(&row, 1)?;
         if !try_lock(c, &tenant, &request_id)? {
             return Ok(false);
         }
-        let Some(due) = first(c, "select reminders_sent from awe.task where tenant_id = $1 and task_id = $2::uuid
-                                     and status = 'open' and timer_at <= awe._from_us($3)",
-            &[t(&tenant), u(&task_id), big(now)])? else {
+        let Some(due) = first(c, "select reminders_sent from awe.task where tenant_id = $1 and task_id = $2
+                                     and status = 'open' and timer_at <= $3",
+            &[arg::text(&tenant), arg::uuid(&task_id), arg::timestamptz(now)])? else {
             return Ok(false);
         };
-        let reminders: i32 = req(&due, 1)?;
+        let reminders: i32 = required(&due, 1)?;
         let s = Session { tenant: tenant.clone(), actor: SYSTEM_ACTOR.into(), now };
-        let (next, _, _) = operate(c, &s, crate::store::request::Target::Request(&request_id), None, |m, _| m.breach(&task_id, reminders as u32))?;
-        run(c, "update awe.task set timer_at = awe._from_us($3), reminders_sent = reminders_sent + case when $3 is null then 0 else 1 end
-                 where tenant_id = $1 and task_id = $2::uuid",
-            &[t(&tenant), u(&task_id), match next { Some(v) => big(v), None => pgrx::datum::DatumWithOid::null::<i64>() }])?;
+        let (next, _, _) = operate(c, &s, crate::store::request::Target::Request(&request_id), |m, _| m.breach(&task_id, reminders as u32))?;
+        run(c, "update awe.task set timer_at = $3, reminders_sent = reminders_sent + $4
+                 where tenant_id = $1 and task_id = $2",
+            &[arg::text(&tenant), arg::uuid(&task_id), arg::opt_timestamptz(next), arg::int(next.is_some() as i32)])?;
         Ok(true)
     })
 }
@@ -57,18 +58,18 @@ fn expire_request(a: &Args) -> AweResult<bool> {
     let tenant = a.req_text(0, "tenant_id")?;
     let request_id = a.uuid(1, "request_id")?;
     Spi::connect_mut(|c| {
-        let now = crate::identity::now_us(c)?;
+        let now = crate::session::now_us(c)?;
         if !try_lock(c, &tenant, &request_id)? {
             return Ok(false);
         }
-        let still = first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2::uuid and expires_at <= awe._from_us($3)
+        let still = first(c, "select 1 from awe.request where tenant_id = $1 and request_id = $2 and expires_at <= $3
                                 and status in ('pending', 'in_review', 'changes_requested')",
-            &[t(&tenant), u(&request_id), big(now)])?;
+            &[arg::text(&tenant), arg::uuid(&request_id), arg::timestamptz(now)])?;
         if still.is_none() {
             return Ok(false);
         }
         let s = Session { tenant, actor: SYSTEM_ACTOR.into(), now };
-        operate(c, &s, crate::store::request::Target::Request(&request_id), None, |m, _| m.terminate(RequestStatus::Expired, "request.expired", SYSTEM_ACTOR, "expires_after passed"))?;
+        operate(c, &s, crate::store::request::Target::Request(&request_id), |m, _| m.terminate(RequestStatus::Expired, "request.expired", SYSTEM_ACTOR, "expires_after passed"))?;
         Ok(true)
     })
 }

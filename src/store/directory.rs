@@ -8,10 +8,9 @@
 //! invalidation.
 
 use super::watch::{self, Watched};
-use super::{req, run, t};
+use super::{arg, required, run, unix_us_column};
 use awe_core::resolve::Directory;
 use awe_core::AweResult;
-use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -73,7 +72,7 @@ pub struct SpiDirectory<'a, 'c> {
 }
 
 fn names(rows: pgrx::spi::SpiTupleTable<'_>) -> AweResult<Vec<String>> {
-    rows.map(|r| req::<String>(&r, 1)).collect()
+    rows.map(|r| required::<String>(&r, 1)).collect()
 }
 
 impl Directory for SpiDirectory<'_, '_> {
@@ -82,7 +81,7 @@ impl Directory for SpiDirectory<'_, '_> {
         cached(c, |k| &mut k.roles, (tenant.to_string(), role.to_string()), || names(run(c,
             "select g.principal_id from awe.role_grant g join awe.principal p using (tenant_id, principal_id)
               where g.tenant_id = $1 and g.role = $2 and p.active order by g.principal_id",
-            &[t(tenant), t(role)])?))
+            &[arg::text(tenant), arg::text(role)])?))
     }
 
     fn group_members(&mut self, group: &str, include_subgroups: bool) -> AweResult<Vec<String>> {
@@ -93,7 +92,7 @@ impl Directory for SpiDirectory<'_, '_> {
               where m.tenant_id = $1 and p.active
                 and (m.group_path = $2 or $3 and m.group_path >= $2 || '/' and m.group_path < $2 || '0')
               order by m.principal_id",
-            &[t(tenant), t(group), DatumWithOid::from(include_subgroups)])?))
+            &[arg::text(tenant), arg::text(group), arg::boolean(include_subgroups)])?))
     }
 
     /// For each principal, the most recently created delegation whose window
@@ -104,11 +103,11 @@ impl Directory for SpiDirectory<'_, '_> {
         for p in principals {
             let windows = cached(c, |k| &mut k.delegations, (tenant.to_string(), p.clone()), || {
                 run(c,
-                    "select delegate_id, awe._to_us(starts_at), awe._to_us(ends_at), awe._to_us(created_at)
+                    "select delegate_id, starts_at, ends_at, created_at
                        from awe.delegation
                       where tenant_id = $1 and principal_id = $2 and revoked_at is null",
-                    &[t(tenant), t(p)])?
-                    .map(|r| Ok((req::<String>(&r, 1)?, req::<i64>(&r, 2)?, req::<i64>(&r, 3)?, req::<i64>(&r, 4)?)))
+                    &[arg::text(tenant), arg::text(p)])?
+                    .map(|r| Ok((required::<String>(&r, 1)?, unix_us_column(&r, 2)?.unwrap_or(i64::MAX), unix_us_column(&r, 3)?.unwrap_or(i64::MIN), unix_us_column(&r, 4)?.unwrap_or_default())))
                     .collect::<AweResult<Vec<Window>>>()
             })?;
             if let Some(w) = windows.iter().filter(|w| w.1 <= now && now < w.2).max_by_key(|w| w.3) {

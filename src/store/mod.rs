@@ -1,9 +1,14 @@
-//! The shell's SPI layer: prepared statements cached per backend, typed row
-//! access, and the adapters the core needs (directory, policy cache).
+//! The shell's SPI layer: prepared statements cached per backend, typed
+//! column access, and argument constructors. Every statement the shell runs
+//! goes through `run`; the statements themselves live beside the code that
+//! needs them in this folder (long ones as `.sql` files under `sql/`).
 
+pub mod delivery;
 pub mod directory;
+pub mod endpoint;
 pub mod policy;
 pub mod request;
+pub mod resolver_job;
 pub mod watch;
 
 use awe_core::{AweError, AweResult, Code};
@@ -20,8 +25,7 @@ thread_local! {
     /// Plans are prepared once per backend and role; Postgres revalidates
     /// them when the schema changes. Per role because a plan made under
     /// row-level security is re-planned whenever the current role differs
-    /// from the one it was made for, and a REST connection changes role with
-    /// every request (caller, approver, ...).
+    /// from the one it was made for.
     static PLANS: RefCell<HashMap<(&'static str, pg_sys::Oid), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
@@ -60,81 +64,113 @@ pub fn first<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid
 }
 
 /// A column by 1-based ordinal.
-pub fn col<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<Option<T>> {
+pub fn column<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<Option<T>> {
     row.get::<T>(i).map_err(spi_err)
 }
 
 /// A column that must not be NULL.
-pub fn req<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<T> {
-    col(row, i)?.ok_or_else(|| AweError::new(Code::Internal, format!("unexpected NULL in column {i}")))
+pub fn required<T: FromDatum + IntoDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<T> {
+    column(row, i)?.ok_or_else(|| AweError::new(Code::Internal, format!("unexpected NULL in column {i}")))
 }
 
-/// A jsonb column selected as `::text`.
-pub fn json_col(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<serde_json::Value> {
-    let text: String = req(row, i)?;
+/// A json or jsonb column selected as `::text`.
+pub fn json_column(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<serde_json::Value> {
+    let text: String = required(row, i)?;
     serde_json::from_str(&text).map_err(|e| AweError::new(Code::Internal, format!("stored JSON unreadable: {e}")))
 }
 
-/// Who, for which tenant, and when: read once per operation.
-pub struct Session {
-    pub tenant: String,
-    pub actor: String,
-    /// awe.now() in Unix microseconds.
-    pub now: i64,
-}
+/// Argument constructors for `run`.
+pub mod arg {
+    use pgrx::datum::DatumWithOid;
 
-pub fn session(client: &SpiClient<'_>) -> AweResult<Session> {
-    Ok(Session {
-        tenant: crate::identity::current_tenant(client)?,
-        actor: crate::identity::current_actor()?,
-        now: crate::identity::now_us(client)?,
-    })
-}
-
-/// A text argument for SPI.
-pub fn t(s: &str) -> DatumWithOid<'static> {
-    DatumWithOid::from(s.to_string())
-}
-
-/// A uuid argument. Statements take ids as uuid, not text cast in SQL: a
-/// cast is not leakproof, so under row-level security `id = $2::uuid` could
-/// not drive an index scan. An unparsable id (never produced by awe) becomes
-/// the nil uuid, which matches nothing.
-pub fn u(s: &str) -> DatumWithOid<'static> {
-    let id = uuid::Uuid::parse_str(s).unwrap_or_default();
-    DatumWithOid::from(pgrx::datum::Uuid::from_bytes(id.into_bytes()))
-}
-
-pub fn opt_t(s: Option<&str>) -> DatumWithOid<'static> {
-    match s {
-        Some(s) => t(s),
-        None => DatumWithOid::null::<String>(),
+    pub fn text(s: &str) -> DatumWithOid<'static> {
+        DatumWithOid::from(s.to_string())
     }
-}
 
-pub fn i(v: i32) -> DatumWithOid<'static> {
-    DatumWithOid::from(v)
-}
-
-pub fn big(v: i64) -> DatumWithOid<'static> {
-    DatumWithOid::from(v)
-}
-
-pub fn jb(v: serde_json::Value) -> DatumWithOid<'static> {
-    DatumWithOid::from(pgrx::JsonB(v))
-}
-
-pub fn opt_jb(v: Option<serde_json::Value>) -> DatumWithOid<'static> {
-    match v {
-        Some(v) => jb(v),
-        None => DatumWithOid::null::<pgrx::JsonB>(),
+    pub fn opt_text(s: Option<&str>) -> DatumWithOid<'static> {
+        match s {
+            Some(s) => text(s),
+            None => DatumWithOid::null::<String>(),
+        }
     }
-}
 
-pub fn bytes(v: Option<Vec<u8>>) -> DatumWithOid<'static> {
-    match v {
-        Some(b) => DatumWithOid::from(b),
-        None => DatumWithOid::null::<Vec<u8>>(),
+    /// A uuid. Statements take ids as uuid, not text cast in SQL: a cast is
+    /// not leakproof, so under row-level security `id = $2::uuid` could not
+    /// drive an index scan. An unparsable id (never produced by awe) becomes
+    /// the nil uuid, which matches nothing.
+    pub fn uuid(s: &str) -> DatumWithOid<'static> {
+        let id = uuid::Uuid::parse_str(s).unwrap_or_default();
+        DatumWithOid::from(pgrx::datum::Uuid::from_bytes(id.into_bytes()))
+    }
+
+    pub fn uuid_array(ids: &[String]) -> DatumWithOid<'static> {
+        DatumWithOid::from(ids.iter().map(|s| pgrx::datum::Uuid::from_bytes(uuid::Uuid::parse_str(s).unwrap_or_default().into_bytes())).collect::<Vec<_>>())
+    }
+
+    pub fn int(v: i32) -> DatumWithOid<'static> {
+        DatumWithOid::from(v)
+    }
+
+    pub fn bigint(v: i64) -> DatumWithOid<'static> {
+        DatumWithOid::from(v)
+    }
+
+    pub fn opt_bigint(v: Option<i64>) -> DatumWithOid<'static> {
+        match v {
+            Some(v) => bigint(v),
+            None => DatumWithOid::null::<i64>(),
+        }
+    }
+
+    pub fn boolean(v: bool) -> DatumWithOid<'static> {
+        DatumWithOid::from(v)
+    }
+
+    pub fn jsonb(v: serde_json::Value) -> DatumWithOid<'static> {
+        DatumWithOid::from(pgrx::JsonB(v))
+    }
+
+    pub fn opt_jsonb(v: Option<serde_json::Value>) -> DatumWithOid<'static> {
+        match v {
+            Some(v) => jsonb(v),
+            None => DatumWithOid::null::<pgrx::JsonB>(),
+        }
+    }
+
+    pub fn bytes(v: Option<Vec<u8>>) -> DatumWithOid<'static> {
+        match v {
+            Some(b) => DatumWithOid::from(b),
+            None => DatumWithOid::null::<Vec<u8>>(),
+        }
+    }
+
+    /// A timestamptz from Unix microseconds. Statements take times as typed
+    /// parameters rather than converting in SQL, so no function call sits in
+    /// a CASE, a SET list or an ON CONFLICT clause (which Citus refuses
+    /// unless the function is IMMUTABLE).
+    pub fn timestamptz(unix_us: i64) -> DatumWithOid<'static> {
+        DatumWithOid::from(as_timestamptz(unix_us))
+    }
+
+    pub fn opt_timestamptz(unix_us: Option<i64>) -> DatumWithOid<'static> {
+        match unix_us {
+            Some(v) => timestamptz(v),
+            None => DatumWithOid::null::<pgrx::datum::TimestampWithTimeZone>(),
+        }
+    }
+
+    pub fn timestamptz_array(v: Vec<Option<i64>>) -> DatumWithOid<'static> {
+        DatumWithOid::from(v.into_iter().map(|u| u.map(as_timestamptz)).collect::<Vec<_>>())
+    }
+
+    fn as_timestamptz(unix_us: i64) -> pgrx::datum::TimestampWithTimeZone {
+        pgrx::datum::TimestampWithTimeZone::try_from(unix_us - super::PG_EPOCH_US)
+            .unwrap_or_else(|_| pgrx::datum::TimestampWithTimeZone::positive_infinity())
+    }
+
+    /// An array parameter (`text[]`, `int[]`, …, with NULL elements as `Option`).
+    pub fn array<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
+        DatumWithOid::from(v)
     }
 }
 
@@ -144,4 +180,12 @@ pub fn bytes(v: Option<Vec<u8>>) -> DatumWithOid<'static> {
 /// 33 KB to 5 KB).
 pub fn new_uuid() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Microseconds between the Unix epoch and Postgres' (2000-01-01).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A timestamptz column as Unix microseconds.
+pub fn unix_us_column(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<Option<i64>> {
+    Ok(column::<pgrx::datum::TimestampWithTimeZone>(row, i)?.map(|t| t.into_inner() + PG_EPOCH_US))
 }

@@ -1,7 +1,7 @@
 //! Loading policy versions, with a per-backend cache of parsed definitions.
 //! Only non-draft versions are cached: their definitions never change.
 
-use super::{first, i, json_col, req, t};
+use super::{arg, first, json_column, required};
 use crate::logic::with_logic;
 use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
 use awe_core::{AweError, AweResult, Code};
@@ -50,13 +50,13 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     let row = match version {
         Some(v) => first(client,
             "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3",
-            &[t(tenant), t(key), i(v)])?,
+            &[arg::text(tenant), arg::text(key), arg::int(v)])?,
         None => first(client,
             "select version, status, xmin::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and status = 'active'",
-            &[t(tenant), t(key)])?,
+            &[arg::text(tenant), arg::text(key)])?,
     };
     let Some(row) = row else {
-        let exists = first(client, "select 1 from awe.policy where tenant_id = $1 and policy_key = $2", &[t(tenant), t(key)])?.is_some();
+        let exists = first(client, "select 1 from awe.policy where tenant_id = $1 and policy_key = $2", &[arg::text(tenant), arg::text(key)])?.is_some();
         return Err(match (exists, version) {
             (false, _) => AweError::new(Code::PolicyNotFound, format!("no policy \"{key}\" in tenant {tenant}")),
             (true, Some(v)) => AweError::new(Code::PolicyNotFound, format!("policy \"{key}\" has no version {v}")),
@@ -64,11 +64,11 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
                 .with_hint("activate a version with awe.activate_policy(key, version)"),
         });
     };
-    let version: i32 = req(&row, 1)?;
-    let status: String = req(&row, 2)?;
+    let version: i32 = required(&row, 1)?;
+    let status: String = required(&row, 2)?;
     // xmin changes whenever the row is rewritten, so a recreated policy with
     // the same key and version never hits a stale entry.
-    let xmin: String = req(&row, 3)?;
+    let xmin: String = required(&row, 3)?;
     if let Some(g) = generation {
         KNOWN.with(|a| {
             let mut a = a.borrow_mut();
@@ -86,9 +86,9 @@ pub fn load(client: &SpiClient<'_>, tenant: &str, key: &str, version: Option<i32
     }
     let def = first(client,
         "select definition::text from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3",
-        &[t(tenant), t(key), i(version)])?
+        &[arg::text(tenant), arg::text(key), arg::int(version)])?
         .ok_or_else(|| AweError::new(Code::PolicyNotFound, format!("policy \"{key}\" v{version} vanished")))?;
-    let def = json_col(&def, 1)?;
+    let def = json_column(&def, 1)?;
     let policy = Rc::new(with_logic(|logic| parse_policy(&def, &STORED, logic)).map_err(|problems| {
         AweError::new(Code::PolicyInvalid, format!("stored policy \"{key}\" v{version} no longer parses")).with_details(problems_json(&problems))
     })?);

@@ -1,12 +1,13 @@
 //! Request rows: lock, load, and write back what the engine decided.
 
-use super::{big, bytes, col, first, i, jb, json_col, new_uuid, opt_jb, opt_t, req, run, t, u, Session};
+use super::{arg, column, first, json_column, new_uuid, required, run, unix_us_column};
+use crate::session::Session;
 use awe_core::model::*;
 use awe_core::policy::{Policy, RuleKind};
 use awe_core::timeline::{event_hash, ChainedEvent};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
-use pgrx::spi::SpiClient;
+use pgrx::spi::{SpiClient, SpiHeapTupleData};
 
 /// The request row as loaded under `FOR UPDATE`.
 pub struct RequestRow {
@@ -22,9 +23,30 @@ pub struct RequestRow {
     pub created_by: String,
     pub last_seq: i32,
     pub last_hash: Option<Vec<u8>>,
+    /// Unix µs.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub decided_at: Option<i64>,
+    pub expires_at: Option<i64>,
     pub state: RequestState,
-    /// claimed_by per task id, which the engine does not model.
-    pub claims: Vec<(String, String)>,
+    /// What the engine does not model of each task: when it was decided and
+    /// the decision's comment, by task id.
+    pub task_notes: std::collections::HashMap<String, TaskNote>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskNote {
+    pub decided_at: Option<i64>,
+    pub comment: Option<String>,
+}
+
+impl RequestRow {
+    /// Takes in what this operation decided, so the row renders as stored.
+    pub fn note_decisions(&mut self, effects: &Effects, now: i64) {
+        for c in effects.task_changes.iter().filter(|c| c.decided_by.is_some()) {
+            self.task_notes.insert(c.id.clone(), TaskNote { decided_at: Some(now), comment: c.comment.clone() });
+        }
+    }
 }
 
 /// Which request to lock: by id, or the one a task belongs to.
@@ -39,128 +61,195 @@ pub enum Target<'a> {
 /// (Tasks are read by a separate statement, after the lock is held, so they
 /// include what a concurrent decision committed while we waited.)
 pub fn lock(client: &SpiClient<'_>, tenant: &str, target: Target<'_>) -> AweResult<RequestRow> {
-    macro_rules! lock_sql {
-        ($which:literal) => {
+    load(client, tenant, target, true)
+}
+
+/// The request as it is now, without locking it.
+pub fn read(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<RequestRow> {
+    load(client, tenant, Target::Request(request_id), false)
+}
+
+fn load(client: &SpiClient<'_>, tenant: &str, target: Target<'_>, locking: bool) -> AweResult<RequestRow> {
+    macro_rules! load_sql {
+        ($which:literal, $lock:literal) => {
             concat!(
                 "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
                         r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                        r.stage_status, r.callback_endpoint_id::text
+                        r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at
                    from awe.request r
-                  where r.tenant_id = $1 and r.request_id = ", $which, "
-                    for update")
+                  where r.tenant_id = $1 and r.request_id = ", $which, $lock)
         };
     }
-    let (sql, id, missing) = match target {
-        Target::Request(id) => (lock_sql!("$2::uuid"), id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
-        Target::TaskOf(task) => (
-            lock_sql!("(select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2::uuid)"),
+    let (sql, id, missing) = match (target, locking) {
+        (Target::Request(id), true) => (load_sql!("$2", " for update"), id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
+        (Target::Request(id), false) => (load_sql!("$2", ""), id, AweError::new(Code::RequestNotFound, format!("request {id} not found"))),
+        (Target::TaskOf(task), true) => (
+            load_sql!("(select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2)", " for update"),
+            task,
+            AweError::new(Code::TaskNotFound, format!("task {task} not found")),
+        ),
+        (Target::TaskOf(task), false) => (
+            load_sql!("(select k.request_id from awe.task k where k.tenant_id = $1 and k.task_id = $2)", ""),
             task,
             AweError::new(Code::TaskNotFound, format!("task {task} not found")),
         ),
     };
-    let row = first(client, sql, &[t(tenant), u(id)])?.ok_or(missing)?;
-    let stage_status: Vec<String> = req(&row, 14)?;
-    let mut r = RequestRow {
-        id: req(&row, 1)?,
-        policy_key: req(&row, 2)?,
-        policy_version: req(&row, 3)?,
-        artifact_type: req(&row, 4)?,
-        artifact_id: req(&row, 5)?,
-        callback_url: col(&row, 6)?,
-        endpoint_id: col(&row, 15)?,
-        requester: col(&row, 7)?,
-        created_by: req(&row, 8)?,
-        last_seq: req(&row, 9)?,
-        last_hash: col(&row, 10)?,
-        state: RequestState {
-            id: String::new(),
-            status: RequestStatus::parse(&req::<String>(&row, 11)?)?,
-            revision: req(&row, 12)?,
-            requester: col(&row, 7)?,
-            context: json_col(&row, 13)?,
-            stages: stage_status.iter().map(|s| StageStatus::parse(s)).collect::<AweResult<_>>()?,
-            tasks: Vec::new(),
-        },
-        claims: Vec::new(),
-    };
-    r.state.id = r.id.clone();
-    let tasks = run(client,
-        "select task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
-                awe._to_us(due_at), claimed_by, decided_by
-           from awe.task where tenant_id = $1 and request_id = $2::uuid order by created_at, task_id",
-        &[t(tenant), u(&r.id)])?;
-    for row in tasks {
-        let id: String = req(&row, 1)?;
-        if let Some(c) = col::<String>(&row, 10)? {
-            r.claims.push((id.clone(), c));
-        }
-        r.state.tasks.push(Task {
-            id,
-            stage: req::<i32>(&row, 2)? as usize,
-            revision: req(&row, 3)?,
-            assignee: req(&row, 4)?,
-            delegated_from: col(&row, 5)?,
-            kind: if req::<String>(&row, 6)? == "observer" { RuleKind::Observer } else { RuleKind::Approver },
-            required: req(&row, 7)?,
-            status: TaskStatus::parse(&req::<String>(&row, 8)?)?,
-            due_at: col(&row, 9)?,
-            decided_by: col(&row, 11)?,
-            is_new: false,
-        });
-    }
+    let row = first(client, sql, &[arg::text(tenant), arg::uuid(id)])?.ok_or(missing)?;
+    let mut r = request_from_row(&row)?;
+    let (tasks, notes) = load_tasks(client, tenant, &r.id)?;
+    r.state.tasks = tasks;
+    r.task_notes = notes;
     Ok(r)
 }
 
-/// Extra columns a decision writes on its task.
-pub struct DecisionRecord<'a> {
-    pub task_id: &'a str,
-    pub comment: Option<&'a str>,
+/// Several requests as they are now (unlocked), with their tasks, in two
+/// statements whatever their number; missing ids are left out.
+pub fn read_many(client: &SpiClient<'_>, tenant: &str, ids: &[String]) -> AweResult<Vec<RequestRow>> {
+    let rows = run(client,
+        "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
+                r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
+                r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at
+           from awe.request r
+          where r.tenant_id = $1 and r.request_id = any($2)",
+        &[arg::text(tenant), arg::uuid_array(ids)])?;
+    let mut out: Vec<RequestRow> = rows.map(|r| request_from_row(&r)).collect::<AweResult<_>>()?;
+    let tasks = run(client, &TASKS_OF_MANY, &[arg::text(tenant), arg::uuid_array(ids)])?;
+    for t in tasks {
+        let request_id: String = required(&t, 14)?;
+        let (task, note) = task_from_row(&t)?;
+        if let Some(r) = out.iter_mut().find(|r| r.id == request_id) {
+            if let Some(n) = note {
+                r.task_notes.insert(task.id.clone(), n);
+            }
+            r.state.tasks.push(task);
+        }
+    }
+    Ok(out)
+}
+
+/// The columns `task_from_row` reads (the request id follows as column 14
+/// where several requests' tasks are read at once).
+const TASK_COLUMNS: &str = "task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
+                due_at, claimed_by, decided_by, decided_at, comment";
+static TASKS_OF_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
+    "select {TASK_COLUMNS}, request_id::text from awe.task where tenant_id = $1 and request_id = any($2) order by created_at, task_id"));
+static TASKS_OF_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
+    "select {TASK_COLUMNS} from awe.task where tenant_id = $1 and request_id = $2 order by created_at, task_id"));
+
+fn request_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<RequestRow> {
+    let stage_status: Vec<String> = required(row, 14)?;
+    let id: String = required(row, 1)?;
+    let state = RequestState {
+        id: id.clone(),
+        status: RequestStatus::parse(&required::<String>(row, 11)?)?,
+        revision: required(row, 12)?,
+        requester: column(row, 7)?,
+        context: json_column(row, 13)?,
+        stages: stage_status.iter().map(|s| StageStatus::parse(s)).collect::<AweResult<_>>()?,
+        tasks: Vec::new(),
+    };
+    Ok(RequestRow {
+        id,
+        policy_key: required(row, 2)?,
+        policy_version: required(row, 3)?,
+        artifact_type: required(row, 4)?,
+        artifact_id: required(row, 5)?,
+        callback_url: column(row, 6)?,
+        endpoint_id: column(row, 15)?,
+        requester: column(row, 7)?,
+        created_by: required(row, 8)?,
+        last_seq: required(row, 9)?,
+        last_hash: column(row, 10)?,
+        created_at: unix_us_column(row, 16)?.unwrap_or_default(),
+        updated_at: unix_us_column(row, 17)?.unwrap_or_default(),
+        decided_at: unix_us_column(row, 18)?,
+        expires_at: unix_us_column(row, 19)?,
+        state,
+        task_notes: Default::default(),
+    })
+}
+
+/// A request's tasks in creation order, as the engine models them, and
+/// what else the rows say of each.
+pub fn load_tasks(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult<(Vec<Task>, std::collections::HashMap<String, TaskNote>)> {
+    let rows = run(client, &TASKS_OF_ONE, &[arg::text(tenant), arg::uuid(request_id)])?;
+    let mut tasks = Vec::new();
+    let mut notes = std::collections::HashMap::new();
+    for row in rows {
+        let (task, note) = task_from_row(&row)?;
+        if let Some(n) = note {
+            notes.insert(task.id.clone(), n);
+        }
+        tasks.push(task);
+    }
+    Ok((tasks, notes))
+}
+
+fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, Option<TaskNote>)> {
+    let note = TaskNote { decided_at: unix_us_column(row, 12)?, comment: column(row, 13)? };
+    let task = Task {
+        id: required(row, 1)?,
+        stage: required::<i32>(row, 2)? as usize,
+        revision: required(row, 3)?,
+        assignee: required(row, 4)?,
+        delegated_from: column(row, 5)?,
+        kind: if required::<String>(row, 6)? == "observer" { RuleKind::Observer } else { RuleKind::Approver },
+        required: required(row, 7)?,
+        status: TaskStatus::parse(&required::<String>(row, 8)?)?,
+        due_at: unix_us_column(row, 9)?,
+        claimed_by: column(row, 10)?,
+        decided_by: column(row, 11)?,
+        is_new: false,
+    };
+    Ok((task, (note.decided_at.is_some() || note.comment.is_some()).then_some(note)))
 }
 
 /// Writes everything one operation changed — the request row (inserted for
 /// a new request, else updated with the new chain head), task changes, new
 /// tasks and the events — in one statement of data-modifying CTEs, so a
-/// submit or a decision costs one executor start-up, not four.
-pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: &Policy, effects: &Effects, w: &Write<'_>) -> AweResult<()> {
+/// submit or a decision costs one executor start-up, not four. Returns
+/// whether the worker has new work (deliveries or resolver calls) once the
+/// transaction commits.
+pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: &Policy, effects: &Effects, w: &Write<'_>) -> AweResult<bool> {
     let events = chain_events(s, row, &effects.events);
     let stage_status: Vec<String> = row.state.stages.iter().map(|s| s.as_str().to_string()).collect();
+    // decided_at is when the request reached its final status, once.
+    let decided_at = (effects.status_changed && row.state.status.is_terminal()).then_some(s.now);
     let mut args = match w.new_request {
         Some(n) => vec![
-            t(&s.tenant), u(&row.id), t(&row.policy_key), i(row.policy_version), t(&row.artifact_type),
-            t(&row.artifact_id), jb(row.state.context.clone()), opt_t(row.requester.as_deref()),
-            opt_t(row.callback_url.as_deref()), t(row.state.status.as_str()), arr(stage_status), t(&s.actor), big(s.now),
-            match n.expires_at { Some(v) => big(v), None => DatumWithOid::null::<i64>() },
-            i(row.last_seq), bytes(row.last_hash.clone()),
+            arg::text(&s.tenant), arg::uuid(&row.id), arg::text(&row.policy_key), arg::int(row.policy_version),
+            arg::text(&row.artifact_type), arg::text(&row.artifact_id), arg::text(&row.state.context.to_string()),
+            arg::opt_text(row.requester.as_deref()), arg::opt_text(row.callback_url.as_deref()), arg::text(row.state.status.as_str()),
+            arg::array(stage_status), arg::text(&s.actor), arg::timestamptz(s.now), arg::opt_timestamptz(n.expires_at),
+            arg::int(row.last_seq), arg::bytes(row.last_hash.clone()), arg::opt_timestamptz(decided_at),
         ],
         None => {
-            let decided = |id: &str| w.decision.as_ref().filter(|d| d.task_id == id);
             let ch = &effects.task_changes;
             vec![
-                t(&s.tenant), u(&row.id), t(row.state.status.as_str()), i(row.state.revision),
-                opt_jb(w.context_changed.then(|| row.state.context.clone())), arr(stage_status),
-                i(row.last_seq), bytes(row.last_hash.clone()), big(s.now), t(&s.actor),
-                arr(ch.iter().map(|c| c.id.clone()).collect::<Vec<_>>()),
-                arr(ch.iter().map(|c| c.status.as_str().to_string()).collect::<Vec<_>>()),
-                arr(ch.iter().map(|c| decided(&c.id).is_some()).collect::<Vec<_>>()),
-                arr(ch.iter().map(|c| decided(&c.id).and_then(|d| d.comment.map(str::to_string))).collect::<Vec<Option<String>>>()),
+                arg::text(&s.tenant), arg::uuid(&row.id), arg::text(row.state.status.as_str()), arg::int(row.state.revision),
+                arg::opt_text(w.context_changed.then(|| row.state.context.to_string()).as_deref()), arg::array(stage_status),
+                arg::int(row.last_seq), arg::bytes(row.last_hash.clone()), arg::timestamptz(s.now), arg::opt_timestamptz(decided_at),
+                arg::array(ch.iter().map(|c| c.id.clone()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.status.as_str().to_string()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.decided_by.clone()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.comment.clone()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.claimed_by.is_some()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.claimed_by.clone().flatten()).collect::<Vec<_>>()),
             ]
         }
     };
     args.extend(task_columns(&effects.new_tasks));
     let has_events = !events.seq.is_empty();
     args.extend(events.into_args());
-    args.push(opt_t(row.endpoint_id.as_deref()));
-    args.push(opt_t(row.callback_url.as_deref()));
+    args.push(arg::opt_text(row.endpoint_id.as_deref()));
+    args.push(arg::opt_text(row.callback_url.as_deref()));
     let sql = write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some());
     run(client, sql, &args)?;
     let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
     if !resolving.is_empty() {
         queue_resolver_jobs(client, s, row, policy, &resolving)?;
     }
-    if (has_events && row.endpoint_id.is_some()) || !resolving.is_empty() {
-        crate::worker::wake_on_commit();
-    }
-    Ok(())
+    Ok((has_events && row.endpoint_id.is_some()) || !resolving.is_empty())
 }
 
 /// One job per stage waiting on its http rule; the worker calls it.
@@ -172,9 +261,9 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
         }) else { continue };
         run(client,
             "insert into awe.resolver_job (tenant_id, request_id, stage_index, revision, url, next_attempt_at, created_at)
-             values ($1, $2::uuid, $3, $4, $5, awe._from_us($6), awe._from_us($6))
+             values ($1, $2, $3, $4, $5, $6, $6)
              on conflict (tenant_id, request_id, stage_index, revision) do nothing",
-            &[t(&s.tenant), u(&row.id), i(stage as i32), i(row.state.revision), t(&url), big(s.now)])?;
+            &[arg::text(&s.tenant), arg::uuid(&row.id), arg::int(stage as i32), arg::int(row.state.revision), arg::text(&url), arg::timestamptz(s.now)])?;
     }
     Ok(())
 }
@@ -190,9 +279,9 @@ fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
     VARIANTS[n].get_or_init(|| {
         // Where the shared parts' parameters start after each head.
         let (head, p) = if new_request {
-            (INSERT_HEAD, Params { now: 13, tasks: 17, events: 26, endpoint: 36 })
+            (INSERT_HEAD, Params { now: 13, tasks: 18, events: 27, endpoint: 37 })
         } else {
-            (UPDATE_HEAD, Params { now: 9, tasks: 15, events: 24, endpoint: 34 })
+            (UPDATE_HEAD, Params { now: 9, tasks: 17, events: 26, endpoint: 36 })
         };
         let mut ctes = vec![head.to_string()];
         if tasks {
@@ -222,11 +311,11 @@ impl Params {
         format!("t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                           required, status, due_at, timer_at, created_at, updated_at)
-    select $1, x.task_id::uuid, $2::uuid, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, awe._from_us(x.due_us), awe._from_us(x.due_us), awe._from_us(${now}), awe._from_us(${now})
+    select $1, x.task_id::uuid, $2, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
+           x.required, x.status, x.due_at, x.due_at, ${now}, ${now}
       from unnest(${}::text[], ${}::int[], ${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::boolean[],
-                  ${}::text[], ${}::bigint[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                   required, status, due_us))",
+                  ${}::text[], ${}::timestamptz[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
+                                                        required, status, due_at))",
             k, k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8)
     }
 
@@ -235,8 +324,8 @@ impl Params {
         format!("e as (
     insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
-    select $1, $2::uuid, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
-           awe._from_us(${now}), x.prev_hash, x.hash
+    select $1, $2, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
+           ${now}, x.prev_hash, x.hash
       from unnest(${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::int[], ${}::text[], ${}::text[],
                   ${}::text[], ${}::bytea[], ${}::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
                                                                 status, data, prev_hash, hash)
@@ -250,7 +339,7 @@ impl Params {
         let (ep, url) = (self.endpoint, self.endpoint + 1);
         format!("d as (
     insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2::uuid, e.seq, e.event_id, e.type, ${ep}::uuid, ${url}, now(), now()
+    select $1, $2, e.seq, e.event_id, e.type, ${ep}::uuid, ${url}, now(), now()
       from e)")
     }
 }
@@ -259,43 +348,39 @@ const INSERT_HEAD: &str = "r as (
     insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
                              requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
                              created_at, updated_at, expires_at, last_seq, last_hash, decided_at)
-    values ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $36::uuid, $10, 1, $11, $12, awe._from_us($13), awe._from_us($13),
-            awe._from_us($14), $15, $16, case when $10 in ('approved', 'rejected') then awe._from_us($13) end))";
+    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $37::uuid, $10, 1, $11, $12, $13, $13, $14, $15, $16, $17))";
 
 const UPDATE_HEAD: &str = "r as (
-    update awe.request set status = $3, revision = $4, context = coalesce($5, context), stage_status = $6,
-           last_seq = $7, last_hash = $8, updated_at = awe._from_us($9),
-           decided_at = case when $3 in ('approved', 'rejected', 'cancelled', 'expired', 'failed')
-                             then awe._from_us($9) else decided_at end
-     where tenant_id = $1 and request_id = $2::uuid),
+    update awe.request set status = $3, revision = $4, context = coalesce($5::jsonb, context), stage_status = $6,
+           last_seq = $7, last_hash = $8, updated_at = $9, decided_at = coalesce($10, decided_at)
+     where tenant_id = $1 and request_id = $2),
 c as (
-    update awe.task k set status = x.status, updated_at = awe._from_us($9),
-           decided_by = case when x.decided then $10 else k.decided_by end,
-           decided_at = case when x.decided then awe._from_us($9) else k.decided_at end,
-           comment = case when x.decided then x.comment else k.comment end
+    update awe.task k set status = x.status, updated_at = $9,
+           decided_by = coalesce(x.decided_by, k.decided_by),
+           decided_at = case when x.decided_by is null then k.decided_at else $9 end,
+           comment = case when x.decided_by is null then k.comment else x.comment end,
+           claimed_by = case when x.claim_changed then x.claimed_by else k.claimed_by end,
+           claimed_at = case when not x.claim_changed then k.claimed_at when x.claimed_by is null then null else $9 end
       -- uuid[] before the join: a cast applied to x's column is not
       -- leakproof, so under row-level security it could not drive the index
       -- scan and the update read every task of the tenant.
-      from unnest($11::text[]::uuid[], $12::text[], $13::boolean[], $14::text[]) as x(task_id, status, decided, comment)
+      from unnest($11::text[]::uuid[], $12::text[], $13::text[], $14::text[], $15::boolean[], $16::text[])
+           as x(task_id, status, decided_by, comment, claim_changed, claimed_by)
      where k.tenant_id = $1 and k.task_id = x.task_id)";
-
-fn arr<T: pgrx::IntoDatum>(v: Vec<T>) -> DatumWithOid<'static> {
-    DatumWithOid::from(v)
-}
 
 /// New tasks as the nine array parameters of the task insert.
 fn task_columns(tasks: &[Task]) -> Vec<DatumWithOid<'static>> {
-    let text = |f: &dyn Fn(&Task) -> String| arr(tasks.iter().map(f).collect::<Vec<String>>());
+    let text = |f: &dyn Fn(&Task) -> String| arg::array(tasks.iter().map(f).collect::<Vec<String>>());
     vec![
         text(&|k| k.id.clone()),
-        arr(tasks.iter().map(|k| k.stage as i32).collect::<Vec<i32>>()),
-        arr(tasks.iter().map(|k| k.revision).collect::<Vec<i32>>()),
+        arg::array(tasks.iter().map(|k| k.stage as i32).collect::<Vec<i32>>()),
+        arg::array(tasks.iter().map(|k| k.revision).collect::<Vec<i32>>()),
         text(&|k| k.assignee.clone()),
-        arr(tasks.iter().map(|k| k.delegated_from.clone()).collect::<Vec<Option<String>>>()),
+        arg::array(tasks.iter().map(|k| k.delegated_from.clone()).collect::<Vec<Option<String>>>()),
         text(&|k| k.kind.as_str().to_string()),
-        arr(tasks.iter().map(|k| k.required).collect::<Vec<bool>>()),
+        arg::array(tasks.iter().map(|k| k.required).collect::<Vec<bool>>()),
         text(&|k| k.status.as_str().to_string()),
-        arr(tasks.iter().map(|k| k.due_at).collect::<Vec<Option<i64>>>()),
+        arg::timestamptz_array(tasks.iter().map(|k| k.due_at).collect()),
     ]
 }
 
@@ -304,7 +389,6 @@ fn task_columns(tasks: &[Task]) -> Vec<DatumWithOid<'static>> {
 pub struct Write<'a> {
     pub new_request: Option<&'a NewRequest>,
     pub context_changed: bool,
-    pub decision: Option<DecisionRecord<'a>>,
 }
 
 /// Events with their sequence numbers, ids and hashes, as columns.
@@ -357,8 +441,9 @@ fn chain_events(s: &Session, row: &mut RequestRow, events: &[NewEvent]) -> Event
 impl EventColumns {
     /// The ten array parameters of the event insert.
     fn into_args(self) -> Vec<DatumWithOid<'static>> {
-        vec![arr(self.seq), arr(self.event_id), arr(self.kind), arr(self.actor), arr(self.stage_index), arr(self.task_id),
-             arr(self.status), arr(self.data), arr(self.prev_hash), arr(self.hash)]
+        vec![arg::array(self.seq), arg::array(self.event_id), arg::array(self.kind), arg::array(self.actor),
+             arg::array(self.stage_index), arg::array(self.task_id), arg::array(self.status), arg::array(self.data),
+             arg::array(self.prev_hash), arg::array(self.hash)]
     }
 }
 
@@ -370,7 +455,7 @@ pub struct NewRequest {
 /// A request not yet in the database; `apply` inserts it.
 #[allow(clippy::too_many_arguments)]
 pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &str, artifact_id: &str,
-               callback: Option<(&str, &str)>, actor: &str, state: RequestState) -> RequestRow {
+               callback: Option<(&str, &str)>, s: &Session, expires_at: Option<i64>, state: RequestState) -> RequestRow {
     RequestRow {
         id: id.to_string(),
         policy_key: policy_key.to_string(),
@@ -380,10 +465,14 @@ pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &
         callback_url: callback.map(|(url, _)| url.to_string()),
         endpoint_id: callback.map(|(_, id)| id.to_string()),
         requester: state.requester.clone(),
-        created_by: actor.to_string(),
+        created_by: s.actor.clone(),
         last_seq: 0,
         last_hash: None,
+        created_at: s.now,
+        updated_at: s.now,
+        decided_at: None,
+        expires_at,
         state,
-        claims: Vec::new(),
+        task_notes: Default::default(),
     }
 }

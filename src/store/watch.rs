@@ -7,7 +7,7 @@
 //! transaction; the callback bumps the table group's generation, and cache
 //! entries from an older generation are not used.
 
-use super::{req, run};
+use super::{arg, required, run};
 use awe_core::AweResult;
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
@@ -18,20 +18,22 @@ use std::cell::{Cell, RefCell};
 pub enum Watched {
     PolicyVersions = 0,
     Directory = 1,
+    Tenants = 2,
 }
 
-const TABLES: [(&str, Watched); 5] = [
+const TABLES: [(&str, Watched); 6] = [
     ("awe.policy_version", Watched::PolicyVersions),
     ("awe.principal", Watched::Directory),
     ("awe.role_grant", Watched::Directory),
     ("awe.group_member", Watched::Directory),
     ("awe.delegation", Watched::Directory),
+    ("awe.tenant", Watched::Tenants),
 ];
 
-const GROUPS: usize = 2;
+const GROUPS: usize = 3;
 
 thread_local! {
-    static GENERATIONS: [Cell<u64>; GROUPS] = const { [Cell::new(0), Cell::new(0)] };
+    static GENERATIONS: [Cell<u64>; GROUPS] = const { [Cell::new(0), Cell::new(0), Cell::new(0)] };
     /// The watched tables' oids (index into TABLES order), learnt by query;
     /// forgotten whenever one is invalidated, since a dropped and recreated
     /// table has a new oid.
@@ -73,18 +75,9 @@ pub fn generation(client: &SpiClient<'_>, group: Watched) -> AweResult<Option<u6
     if OIDS.with(|o| o.borrow().is_empty()) {
         let rows = run(client,
             "select to_regclass(t)::oid from unnest($1::text[]) with ordinality as n(t, i) order by i",
-            &[pgrx::datum::DatumWithOid::from(TABLES.iter().map(|t| t.0.to_string()).collect::<Vec<_>>())])?;
-        let oids = rows.map(|r| req::<pg_sys::Oid>(&r, 1)).collect::<AweResult<Vec<_>>>()?;
+            &[arg::array(TABLES.iter().map(|t| t.0.to_string()).collect::<Vec<_>>())])?;
+        let oids = rows.map(|r| required::<pg_sys::Oid>(&r, 1)).collect::<AweResult<Vec<_>>>()?;
         OIDS.with(|o| *o.borrow_mut() = oids);
     }
     Ok(Some(GENERATIONS.with(|g| g[group as usize].get())))
 }
-
-/// `awe._tables_changed()`: the statement trigger on the watched tables.
-fn tables_changed(a: &crate::fmgr::Args) -> AweResult<()> {
-    if let Some(rel) = a.trigger_relation() {
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    }
-    Ok(())
-}
-crate::entry!(pg_finfo_awe_tables_changed, awe_tables_changed, tables_changed, no_spi);
