@@ -3,6 +3,8 @@
 
 pub mod context_schema;
 pub mod decide;
+pub mod document;
+pub mod document_locate;
 pub mod duration;
 pub mod error;
 pub mod lanes;
