@@ -11,6 +11,7 @@ pub mod lanes;
 pub mod logic;
 pub mod model;
 pub mod policy;
+pub mod policy_diff;
 pub mod policy_fmt;
 pub mod progress;
 pub mod resolve;

@@ -87,10 +87,16 @@ pub fn format_policy(def: &Value, format: Format) -> Result<String, FormatError>
     }
 }
 
-/// One-line YAML flow text of any value (`{type: user, user: mia}`), for
-/// messages and diffs; rules and stages keep their canonical field order.
+/// One-line YAML flow text of any value (`[a, {b: 1}]`), for messages and
+/// diffs; mapping keys in the order the map holds them.
 pub fn flow_yaml(v: &Value) -> String {
     flow(v, Shape::Other)
+}
+
+/// One-line YAML flow text of a rule, its fields in canonical order
+/// (`{type: user, user: mia, required: true}`).
+pub fn flow_yaml_rule(rule: &Value) -> String {
+    flow(rule, Shape::Rule)
 }
 
 /// What a node is in a policy, which decides its field order and style.

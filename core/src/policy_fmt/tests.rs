@@ -192,7 +192,7 @@ fn numbers_yaml_cannot_carry_are_refused_and_json_keeps_them() {
 
 #[test]
 fn flow_yaml_is_one_line() {
-    assert_eq!(flow_yaml(&json!({"type": "user", "user": "mia", "required": true})), "{required: true, type: user, user: mia}");
+    assert_eq!(flow_yaml_rule(&json!({"type": "user", "user": "mia", "required": true})), "{type: user, user: mia, required: true}");
     assert_eq!(flow_yaml(&json!(["a", 1, null, {"<=": [1, 2]}])), "[a, 1, null, {\"<=\": [1, 2]}]");
     assert_eq!(flow_yaml(&json!("x, y")), "\"x, y\"");
 }
