@@ -13,6 +13,7 @@ pub mod model;
 pub mod policy;
 pub mod policy_diff;
 pub mod policy_fmt;
+pub mod policy_lint;
 pub mod progress;
 pub mod resolve;
 pub mod simulate;
