@@ -455,7 +455,10 @@ mod tests {
         json!({"stages": names.iter().map(|n| json!({"name": n, "rules": [{"type": "user", "user": "u"}]})).collect::<Vec<_>>()})
     }
 
-    fn summary(d: &PolicyDiff) -> Vec<(StageStatus, String, Option<usize>, Option<usize>, bool)> {
+    /// (status, name, before index, after index, moved) of each stage change.
+    type StageSummary = (StageStatus, String, Option<usize>, Option<usize>, bool);
+
+    fn summary(d: &PolicyDiff) -> Vec<StageSummary> {
         d.stages.iter().map(|s| (s.status, s.name.clone(), s.before_index, s.after_index, s.moved)).collect()
     }
 

@@ -7,9 +7,9 @@
 //! string is the usual slip (`skip_if: "amount <= 1000"`): it is truthy,
 //! and the stage would always be skipped. `true` and `false` are left
 //! alone: they are deliberate. These findings use the same `Problem`
-//! shape (path, code, message) as the validator, so tools show them alike;
-//! the engine accepts such a policy today (see the report on branch `cli`:
-//! this check belongs in `parse_policy`).
+//! shape (path, code, message) as the validator, so tools show them alike.
+//! The engine still accepts such a policy; the check belongs in
+//! `parse_policy`, where it would refuse it at save time too.
 
 use crate::policy::Problem;
 use serde_json::Value;
