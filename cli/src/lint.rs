@@ -1,7 +1,6 @@
 //! `awe policy lint`: reads each file strictly (core::document), validates
 //! it as the engine does when a policy is saved (core::policy::parse_policy
-//! with default limits), adds core::policy_lint's warnings about valid but
-//! unintended constructs, and reports every problem with its file, JSON
+//! with default limits), and reports every problem with its file, JSON
 //! path and line, for people, for tools (JSON) or for GitHub annotations.
 
 use crate::args::{LintArgs, LintFormat};
@@ -11,7 +10,6 @@ use awe_core::document::{read_document, Format};
 use awe_core::document_locate::locate;
 use awe_core::logic::LogicCache;
 use awe_core::policy::{parse_policy, PolicyLimits};
-use awe_core::policy_lint::lint_policy;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -39,9 +37,7 @@ pub fn lint_text(text: &str, format: Format, logic: &mut LogicCache) -> Vec<Lint
         Ok(def) => def,
         Err(e) => return vec![LintProblem { path: e.path, line: e.line, column: e.column, code: e.code.to_string(), message: e.message }],
     };
-    let mut problems = parse_policy(&def, &PolicyLimits::default(), logic).err().unwrap_or_default();
-    // Valid but almost certainly unintended (a string `skip_if`).
-    problems.extend(lint_policy(&def));
+    let problems = parse_policy(&def, &PolicyLimits::default(), logic).err().unwrap_or_default();
     let mut out: Vec<LintProblem> = problems
         .into_iter()
         .map(|p| {

@@ -15,7 +15,6 @@ pub mod model;
 pub mod policy;
 pub mod policy_diff;
 pub mod policy_fmt;
-pub mod policy_lint;
 pub mod progress;
 pub mod resolve;
 pub mod simulate;
