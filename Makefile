@@ -4,9 +4,9 @@ SHELL := /bin/bash
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
-E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker backup
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup
 
-.PHONY: test demo up down psql bench prereqs install unit pgtest e2e crash clean
+.PHONY: test demo up down psql bench prereqs install unit pgtest e2e stack crash clean
 
 prereqs:
 	@scripts/prereqs.sh
@@ -30,7 +30,7 @@ demo: up
 	@scripts/demo.sh
 
 unit: prereqs
-	cargo test -p awe-core
+	cargo test -p awe-core -p awe-cli
 
 # cargo pgrx test copies its own build over the installed library in place,
 # which would crash a running cluster: stop ours first.
@@ -42,13 +42,17 @@ pgtest: prereqs
 e2e: up
 	cargo test -p awe-e2e $(foreach s,$(wildcard $(addprefix tests/,$(addsuffix .rs,$(E2E_SUITES)))),--test $(basename $(notdir $(s)))) -- --test-threads=4
 
+# The stack from a clone under a 0700 directory (a second cluster, removed after).
+stack: install
+	@tests/private_checkout.sh
+
 # Kills the worker and restarts the cluster: runs alone, last.
 crash: up
 	@if [ -f tests/crash.rs ]; then cargo test -p awe-e2e --test crash -- --test-threads=1; fi
 
 # Every layer in order; the local stack is stopped at the end, pass or fail.
 test:
-	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e crash
+	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e stack crash
 
 bench: up
 	@scripts/bench.sh

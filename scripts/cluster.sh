@@ -15,8 +15,10 @@ RUN_AS=postgres
 REST_PORT=${AWE_REST_PORT:-$((PORT + 51))}
 POSTRUST=${POSTRUST:-$HOME/.cargo/bin/postrust}
 
+# From /, so that the postgres user is never left in a directory it may not
+# enter (every path given is absolute).
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$RUN_AS" -- "$@"); else "$@"; fi
 }
 
 # The postgres user must reach the data directory. When the checkout sits
@@ -96,7 +98,8 @@ ENV
   echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB${rest:+, REST on $rest} (settings in .awe/dev.env)" >&2
 }
 
-# postrust-server, the PostgREST-compatible server (TOOLCHAIN.md), in
+# postrust-server, a PostgREST-compatible server from crates.io (real
+# PostgREST is not packaged for Debian; production uses its image), in
 # PostgREST compatibility mode in front of schema awe_api. It reaches
 # Postgres over the Unix socket, as PostgREST is advised to when on the same
 # host: it makes five round trips per request.

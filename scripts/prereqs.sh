@@ -37,7 +37,7 @@ fi
 if [ "${AWE_NEED_REST:-1}" = 1 ] && ! command -v postrust >/dev/null 2>&1 \
    && ! [ -x "$HOME/.cargo/bin/postrust" ]; then
   log "installing postrust-server $POSTRUST_VERSION (PostgREST-compatible, several minutes, once)"
-  # No --locked: its lockfile pins a crate version this registry lacks (TOOLCHAIN.md).
+  # No --locked: its lockfile pins a crate version the registry lacks.
   cargo install postrust-server --version "=$POSTRUST_VERSION" --quiet
 fi
 log "ok"

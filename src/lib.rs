@@ -34,7 +34,7 @@ pub extern "C-unwind" fn _PG_init() {
     settings::define();
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(store::watch::relcache_changed), pg_sys::Datum::from(0)) };
     // The worker, its postmaster-only settings and its shared memory exist
-    // only when awe is preloaded (TOOLCHAIN.md: defining them later kills
+    // only when awe is preloaded (defining a postmaster setting later kills
     // the connection).
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register();

@@ -73,7 +73,7 @@ fn every_cell_of_the_request_permission_table() {
             _ => rpc(&t, "cancel", json!({"request_id": id, "reason": "stop"})),
         };
         // 403 from postrust for a role the function refuses may come as 401
-        // (TOOLCHAIN: 42501 with a valid token); awe raises PT403 itself.
+        // (a 42501 with a valid token); awe raises PT403 itself.
         assert_eq!(st, *want, "{role} {actor} {op}: {body}");
         if *want == 404 {
             assert_eq!(code(&body), "AWE-REQUEST-NOT-FOUND", "{role} {actor} {op}");

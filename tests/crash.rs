@@ -175,19 +175,33 @@ fn run_through(disrupt: impl FnOnce(&mut Conn), what: &str) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let queued = pending(&mut c);
-    let in_flight = c.count("select count(*)::text from awe.delivery where tenant_id = $1 and status = 'delivering'");
+    let t = tenant.clone();
+    let claimed: Vec<String> = c.q("select delivery_id::text from awe.delivery where tenant_id = $1 and status = 'delivering'", &[&t]).unwrap();
     let before = worker_pid(&mut c).expect("a worker");
     let received_at_strike = recv.count();
     disrupt(&mut c);
     let after = wait_worker(&mut c, Some(&before));
-    eprintln!("{what}: struck after {received_at_strike} webhooks with {queued} queued ({in_flight} claimed); worker {before} → {after}");
+    let restarted = Instant::now();
+    eprintln!("{what}: struck after {received_at_strike} webhooks with {queued} queued ({} claimed); worker {before} → {after}", claimed.len());
     assert!(queued > 0, "nothing was queued when the worker was disrupted: the test proved nothing");
+    // A restarted worker takes back what its predecessor had claimed at
+    // once (it knows that worker is gone), not after the 70 s lease.
+    let ids = claimed.join(",");
+    loop {
+        let left = c.count(&format!("select count(*)::text from awe.delivery where tenant_id = $1 and delivery_id in ({}) and status <> 'delivered'",
+                                    if ids.is_empty() { "0".to_string() } else { ids.clone() }));
+        if left == 0 {
+            break;
+        }
+        assert!(restarted.elapsed() < Duration::from_secs(5), "{left} of the {} claimed deliveries not re-sent 5 s after the restart", claimed.len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("{what}: the {} claimed deliveries were delivered {:.2} s after the new worker appeared", claimed.len(), restarted.elapsed().as_secs_f64());
 
     for s in submitters {
         s.join().expect("a submitter failed");
     }
 
-    // The lease (webhook timeout + 60 s) brings back claims the dead worker never recorded.
     let deadline = Instant::now() + Duration::from_secs(240);
     while pending(&mut c) > 0 {
         assert!(Instant::now() < deadline, "{} deliveries still pending after 240 s", pending(&mut c));

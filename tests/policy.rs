@@ -223,3 +223,20 @@ fn directory_functions() {
     let r3 = other.submit(&key2, json!({}));
     assert_eq!(r3["status"], "approved", "tenant B sees none of tenant A's finance role");
 }
+
+#[test]
+fn duplicate_keys_in_a_document_are_refused_with_their_path() {
+    let mut db = Db::new();
+    let yaml = "key: a.b\nartifact_type: doc\nkey: c.d\nstages:\n  - {name: s, rules: [{type: user, user: u}]}\n";
+    let e = db.try_json("select awe.import_policy($1)::text", &[yaml]).unwrap_err();
+    assert_eq!(e.code(), "AWE-BAD-INPUT", "{e:?}");
+    assert!(e.message.contains("key") && e.message.contains("line 3"), "{e:?}");
+    let nested = "key: a.b\nartifact_type: doc\nforbid_self_approval: true\nstages:\n  - name: s\n    rules: [{type: user, user: u, type: role}]\n";
+    let e = db.try_json("select awe.import_policy($1)::text", &[nested]).unwrap_err();
+    assert_eq!(e.detail.clone().unwrap()["details"]["path"], "stages[0].rules[0].type", "{e:?}");
+    let json_doc = r#"{"key": "a.b", "artifact_type": "doc", "forbid_self_approval": true, "forbid_self_approval": false, "stages": []}"#;
+    let e = db.try_json("select awe.import_policy($1, 'json')::text", &[json_doc]).unwrap_err();
+    assert_eq!(e.detail.clone().unwrap()["details"]["path"], "forbid_self_approval", "{e:?}");
+    let n = db.column("select count(*)::text from awe.policy_versions", &[]).remove(0);
+    assert_eq!(n, "0", "nothing was imported");
+}

@@ -1,7 +1,7 @@
 //! REST through the PostgREST-compatible server started by `make up`
 //! (postrust-server in PGRST_COMPAT_MODE), with real JWTs: the full
 //! lifecycle as a caller service and approvers, and bad input and abuse.
-//! Differences from real PostgREST listed in TOOLCHAIN.md are marked where a
+//! Differences from real PostgREST (docs/rest.md, last section) are marked where a
 //! test touches them.
 
 use awe_e2e::*;

@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(c.compiled.len(), 1);
     }
 
-    /// Where datalogic differs from the JavaScript reference (TOOLCHAIN.md):
+    /// Where datalogic differs from the JavaScript reference implementation:
     /// pinned so an upgrade that changes them is noticed.
     #[test]
     fn pins_known_differences_from_the_js_reference() {
@@ -439,20 +439,9 @@ mod tests {
         assert!(failed.is_empty(), "{} failures:\n{}", failed.len(), failed.join("\n"));
     }
 
-    /// `shared/conformance/jsonlogic/tests.json`: beside the checkout in CI,
-    /// found by walking up from this crate (or named by AWE_SHARED_DIR).
+    /// The official suite, kept in the repository (tests/data/jsonlogic/README.md).
     pub(crate) fn conformance_suite() -> std::path::PathBuf {
-        let rel = "conformance/jsonlogic/tests.json";
-        if let Ok(dir) = std::env::var("AWE_SHARED_DIR") {
-            return std::path::Path::new(&dir).join(rel);
-        }
-        let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        loop {
-            let candidate = dir.join("shared").join(rel);
-            if candidate.exists() || !dir.pop() {
-                return candidate;
-            }
-        }
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/jsonlogic/tests.json")
     }
 
     /// JSON numbers compare by value (1 == 1.0), as the reference suite expects.

@@ -6,6 +6,7 @@ use crate::logic::with_logic;
 use crate::session::session;
 use crate::settings;
 use crate::store::{arg, first, required};
+use awe_core::document::{read_document, Format};
 use awe_core::policy::{parse_policy, problems_json, Policy, PolicyLimits};
 use awe_core::{AweError, AweResult, Code};
 use pgrx::prelude::*;
@@ -125,18 +126,27 @@ fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
     })
 }
 
-/// YAML (or JSON) text to a definition; YAML is a superset of JSON.
+/// YAML or JSON text to a definition, strictly (awe_core::document): a
+/// repeated key, a key that is not a string, an alias bomb or nesting past
+/// 128 levels is refused with its JSON path and line, never silently
+/// resolved.
 fn parse_document(a: &Args) -> AweResult<Value> {
     let doc = a.req_text(0, "document")?;
-    let format = a.text(1).unwrap_or_else(|| "yaml".into());
-    if doc.len() > 1024 * 1024 {
-        return Err(AweError::new(Code::LimitExceeded, "policy documents are limited to 1 MiB"));
-    }
-    match format.as_str() {
-        "yaml" => serde_yaml::from_str::<Value>(&doc).map_err(|e| bad_input(format!("not valid YAML: {e}"))),
-        "json" => crate::fmgr::parse_json(&doc, "document"),
-        other => Err(bad_input(format!("format must be yaml or json, not {other}"))),
-    }
+    let format = match a.text(1).as_deref().unwrap_or("yaml") {
+        "yaml" => Format::Yaml,
+        "json" => Format::Json,
+        other => return Err(bad_input(format!("format must be yaml or json, not {other}"))),
+    };
+    read_document(&doc, format).map_err(|e| {
+        let code = match e.code {
+            "too_large" | "too_deep" | "alias_limit" => Code::LimitExceeded,
+            _ => Code::BadInput,
+        };
+        let at = e.line.map(|l| format!(" (line {l}{})", e.column.map(|c| format!(", column {c}")).unwrap_or_default())).unwrap_or_default();
+        let path = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
+        AweError::new(code, format!("{path}{}{at}", e.message))
+            .with_details(json!({"path": e.path, "line": e.line, "column": e.column, "problem": e.code}))
+    })
 }
 
 fn policy_to_json(a: &Args) -> AweResult<pgrx::JsonB> {

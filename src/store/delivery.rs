@@ -133,12 +133,13 @@ pub fn tenants_with_stale_claims(c: &SpiClient<'_>, all: bool) -> AweResult<Vec<
         .map(|r| required(&r, 1)).collect()
 }
 
-/// Puts one tenant's stale claims back in the queue, due now. A delivery
-/// whose call may have reached the receiver is sent again with the same
-/// webhook-id: at least once.
+/// Puts one tenant's stale claims back in the queue, in their old place
+/// (their due time is kept, so they go out before what came due after
+/// them). A delivery whose call may have reached the receiver is sent again
+/// with the same webhook-id: at least once.
 pub fn release_claims(c: &SpiClient<'_>, tenant: &str, all: bool) -> AweResult<i64> {
     let row = first(c, "with r as (
-             update awe.delivery set status = 'pending', lease_until = null, next_attempt_at = now()
+             update awe.delivery set status = 'pending', lease_until = null
               where tenant_id = $1 and status = 'delivering' and ($2 or lease_until < now())
              returning 1)
            select count(*) from r",

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod receiver;
+pub mod webhook;
 
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
