@@ -161,10 +161,13 @@ create function awe.verify_timeline(request_id uuid)
     returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_verify_timeline';
 create function awe.get_request(request_id uuid)
     returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_get_request';
--- For each task, the actions the viewer may take now (an object task id →
--- array): computed by the same code that checks an action when taken.
-create function awe._available_actions(task_ids uuid[], viewer text)
-    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_available_actions';
+-- The actions the viewer may take on one task now, for the inbox: computed
+-- by the same code that checks an action when it is taken. The inbox passes
+-- the task's and its request's fields it has already read.
+create function awe._task_actions(task_id uuid, stage_index int, revision int, assignee text, kind text, required boolean,
+                                  status text, claimed_by text, request_id uuid, request_status text, request_revision int,
+                                  requester text, context jsonb, policy_key text, policy_version int, viewer text)
+    returns text[] language c stable as 'MODULE_PATHNAME', 'awe_task_actions';
 -- Through REST: may the token's role do `op` (read, comment, resubmit,
 -- withdraw, cancel) to this request? Raises when not (docs/rest.md).
 create function awe._require_request_access(request_id uuid, op text)

@@ -19,8 +19,6 @@ declare
     tn      text := awe.current_tenant();
     viewer  text := coalesce(principal, awe.current_actor());
     whom    text[];
-    ids     uuid[];
-    actions jsonb;
 begin
     if page_size is null or page_size not between 1 and 500 then
         perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
@@ -38,46 +36,36 @@ begin
           join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
          where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
     select array_agg(distinct principal_id) into whom from chain;
-    -- The page: an ordered, limited index scan per principal, so the cost
-    -- stays ~page_size whatever the backlog.
-    select array_agg(k.task_id order by k.created_at, k.task_id) into ids
-      from (select x.task_id, x.created_at
+    -- Page first (an ordered, limited index scan per principal), then join
+    -- only the rows returned: the cost stays ~page_size whatever the backlog.
+    -- What the viewer may do with each task is the engine's own answer, from
+    -- the same code awe.decide checks with.
+    return query
+    select t.task_id, t.request_id, r.policy_key::text, r.policy_version, r.artifact_type::text, r.artifact_id::text,
+           t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required,
+           t.status::text, t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at,
+           r.status::text, r.requester::text, r.context,
+           awe._task_actions(t.task_id, t.stage_index, t.revision, t.assignee, t.kind, t.required, t.status, t.claimed_by,
+                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer)
+      from (select k.*
               from unnest(whom) as w(principal_id)
               cross join lateral (
-                    select t.task_id, t.created_at from awe.task t
-                     where t.tenant_id = tn and t.assignee = w.principal_id
-                       and (inbox.status is null or t.status = inbox.status)
-                       and (after_created_at is null or (t.created_at, t.task_id) > (after_created_at, after_task_id))
+                    select * from awe.task x
+                     where x.tenant_id = tn and x.assignee = w.principal_id
+                       and (inbox.status is null or x.status = inbox.status)
+                       and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
                        and (inbox.artifact_type is null and inbox.policy_key is null or exists (
-                            select 1 from awe.request f where f.tenant_id = t.tenant_id and f.request_id = t.request_id
+                            select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
                                and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)
                                and (inbox.policy_key is null or f.policy_key = inbox.policy_key)))
-                     order by t.created_at, t.task_id
-                     limit page_size) x
-             order by x.created_at, x.task_id
-             limit page_size) k;
-    if ids is null then
-        return;
-    end if;
-    -- What the viewer may do with each: the engine's own answer, the same
-    -- code awe.decide checks with.
-    actions := awe._available_actions(ids, viewer);
-    return query
-    select t.task_id, t.request_id, r.policy_key::text, r.policy_version, r.artifact_type::text, r.artifact_id::text, t.stage_index,
-           pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required, t.status::text,
-           t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at, r.status::text, r.requester::text,
-           r.context, awe._text_array(actions -> t.task_id::text)
-      from unnest(ids) with ordinality as p(task_id, n)
-      join awe.task t on t.tenant_id = tn and t.task_id = p.task_id
-      join awe.request r on r.tenant_id = tn and r.request_id = t.request_id
-      join awe.policy_version pv on pv.tenant_id = tn and pv.policy_key = r.policy_key and pv.version = r.policy_version
-     order by p.n;
+                     order by x.created_at, x.task_id
+                     limit page_size) k
+             order by k.created_at, k.task_id
+             limit page_size) t
+      join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
+      join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+     order by t.created_at, t.task_id;
 end $$;
-
--- A JSON array of strings as text[] (empty for null).
-create function awe._text_array(a jsonb) returns text[]
-    language sql immutable parallel safe as
-$$ select coalesce(array_agg(x), '{}') from jsonb_array_elements_text(coalesce(a, '[]')) as x $$;
 
 -- Requests of this tenant, for callers and dashboards.
 create view awe.requests with (security_invoker = true) as

@@ -238,8 +238,8 @@ create function awe._expire_request(tenant_id text, request_id uuid) returns boo
 -- clock (awe.clock_offset) to run time forward. Tenants with due timers
 -- share `max_items` equally, so one tenant's thousands of due timers
 -- cannot hold up another's. Each item runs in its own subtransaction: one
--- failing timer (say, an escalation rule that returns no principals) is
--- logged and switched off, never blocking the others.
+-- failing timer (a bug, or a lock it could not take) is logged and
+-- switched off, never blocking the others.
 create function awe.run_due_timers(max_items int default 200) returns jsonb
     language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare

@@ -40,11 +40,12 @@ revoke execute on all functions in schema awe from public;
 -- Identity and helpers any statement may need (row-level security policies
 -- call awe.current_tenant()).
 grant execute on function awe.current_tenant(), awe.current_actor(), awe.now(), awe._to_us(timestamptz),
-    awe._raise(text, text, jsonb, text), awe.error_catalogue(), awe._text_array(jsonb), awe._require_role(text[])
+    awe._raise(text, text, jsonb, text), awe.error_catalogue(), awe._require_role(text[])
     to public;
 -- Reading.
 grant execute on function awe.get_request(uuid), awe.timeline(uuid), awe.verify_timeline(uuid),
-    awe.inbox(text, text, text, text, timestamptz, uuid, int), awe._available_actions(uuid[], text),
+    awe.inbox(text, text, text, text, timestamptz, uuid, int),
+    awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text),
     awe._require_request_access(uuid, text), awe.simulate(text, jsonb, int, text), awe.get_policy(text, int),
     awe.validate_policy(jsonb), awe.policy_to_json(text, text), awe.eval_logic(jsonb, jsonb)
     to awe_reader;

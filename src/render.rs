@@ -23,6 +23,7 @@ pub fn request(row: &RequestRow, policy: &Policy) -> Value {
             "due_at": k.due_at.map(rfc3339),
             "claimed_by": k.claimed_by,
             "decided_by": k.decided_by,
+            "created_at": note.map(|n| rfc3339(n.created_at)),
             "decided_at": note.and_then(|n| n.decided_at).map(rfc3339),
             "comment": note.and_then(|n| n.comment.as_deref()),
         })

@@ -444,9 +444,11 @@ impl Reader<'_> {
         };
         // The most approvers this stage can ever have, when it is knowable
         // statically (only literal users); otherwise checked at run time.
+        // Required approvers are counted apart from n, so only optional
+        // ones can make it up.
         let static_max = rules
             .iter()
-            .filter(|r| r.kind == RuleKind::Approver)
+            .filter(|r| r.kind == RuleKind::Approver && !r.required)
             .try_fold(HashSet::new(), |mut set, r| match &r.source {
                 RuleSource::User { user } => {
                     set.insert(user.as_str());
@@ -590,7 +592,13 @@ impl Reader<'_> {
             self.problem(path, "value", "exclude rules only name principals; \"required\" and \"kind\" do not apply");
         }
         let source = match ty.as_str() {
-            "user" => RuleSource::User { user: self.string(map, path, "user", true)? },
+            "user" => {
+                let user = self.string(map, path, "user", true)?;
+                if user == crate::model::SYSTEM_ACTOR {
+                    self.problem(join(path, "user"), "value", "\"system\" is reserved for the engine's own actions and cannot approve");
+                }
+                RuleSource::User { user }
+            }
             "role" => RuleSource::Role { role: self.identifier(map, path, "role", true)? },
             "group" => {
                 let group = self.string(map, path, "group", true)?;
@@ -646,6 +654,21 @@ impl Reader<'_> {
         }
         if action != BreachAction::Escalate && map.contains_key("rules") {
             self.problem(join(path, "rules"), "value", "only \"escalate\" adds approvers");
+        }
+        // Escalation adds optional approvers, resolved when the SLA breaks
+        // (inside the timer, so no http call): say so rather than ignore.
+        if let Some(Value::Array(items)) = map.get("rules") {
+            for (i, r) in items.iter().enumerate() {
+                let at = format!("{}[{i}]", join(path, "rules"));
+                if r.get("type").and_then(Value::as_str) == Some("http") {
+                    self.problem(join(&at, "type"), "value", "escalation cannot ask an http resolver; use user, role, group or expression rules");
+                }
+                for key in ["kind", "required"] {
+                    if r.get(key).is_some() {
+                        self.problem(join(&at, key), "value", "escalation adds optional approvers; \"kind\" and \"required\" do not apply");
+                    }
+                }
+            }
         }
         Some(Breach { action, every, max: max.unwrap_or(3), rules })
     }
@@ -841,5 +864,27 @@ mod tests {
             let v = json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [{"type": "expression", "logic": logic}]}]});
             assert_eq!(problems(v), vec![("stages[0].rules[0].logic".to_string(), "logic")]);
         }
+    }
+
+    #[test]
+    fn escalation_rules_are_plain_optional_approvers() {
+        let mut v = minimal();
+        v["stages"][0]["sla"] = json!("8h");
+        v["stages"][0]["on_breach"] = json!({"action": "escalate", "rules": [
+            {"type": "http", "url": "https://x.example/r"}, {"type": "user", "user": "cfo", "required": true},
+            {"type": "role", "role": "fd", "kind": "observer"}]});
+        assert_eq!(problems(v), vec![
+            ("stages[0].on_breach.rules[0].type".to_string(), "value"),
+            ("stages[0].on_breach.rules[1].required".to_string(), "value"),
+            ("stages[0].on_breach.rules[2].kind".to_string(), "value")]);
+    }
+
+    #[test]
+    fn n_counts_only_optional_approvers_and_system_is_nobody() {
+        let v = json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any", "n": 3, "rules": [
+            {"type": "user", "user": "a"}, {"type": "user", "user": "b"}, {"type": "user", "user": "cfo", "required": true}]}]});
+        assert_eq!(problems(v), vec![("stages[0].n".to_string(), "range")]);
+        let v = json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [{"type": "user", "user": "system"}]}]});
+        assert_eq!(problems(v), vec![("stages[0].rules[0].user".to_string(), "value")]);
     }
 }

@@ -20,7 +20,7 @@ use crate::document::Format;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-/// A policy's fields in canonical order (PRODUCT.md's order of concern:
+/// A policy's fields in canonical order (the order of concern:
 /// what it is, what it accepts, segregation of duties, then the stages).
 pub const POLICY_FIELDS: &[&str] = &[
     "key", "artifact_type", "title", "description", "context_schema", "forbid_self_approval",

@@ -194,7 +194,24 @@ impl<'p, 'e> Machine<'p, 'e> {
         if d.decision == Decision::RequestChanges {
             return self.send_back(d.actor, task.stage, d.comment);
         }
-        self.advance(d.actor)
+        self.advance_or_fail(d.actor)
+    }
+
+    /// Moves the request on after a decision, a timer or a resolver's
+    /// answer. When the next stage cannot start because of the request's own
+    /// data (a rule that fails on its context, more approvers than allowed),
+    /// that is nobody's mistake in this operation: the decision stands and
+    /// the request fails with the reason (`request.failed`), instead of the
+    /// approver being told their decision cannot be recorded. (Submit and
+    /// resubmit, whose caller supplied the data, get the error instead.)
+    fn advance_or_fail(&mut self, actor: &str) -> AweResult<()> {
+        match self.advance(actor) {
+            Err(e) if matches!(e.code, Code::LogicInvalid | Code::LimitExceeded) => {
+                let reason = format!("the next stage could not start: {}", e.message);
+                self.terminate(RequestStatus::Failed, "request.failed", SYSTEM_ACTOR, &reason)
+            }
+            other => other,
+        }
     }
 
     /// The actions `actor` may take on a task right now, in display order:
@@ -504,10 +521,15 @@ impl<'p, 'e> Machine<'p, 'e> {
                 for rule in &b.rules {
                     principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
                 }
-                // Escalation honours segregation of duties like any resolution.
+                // Escalation honours segregation of duties like any
+                // resolution, and never escalates an overdue task to its own
+                // assignee (an escalated task that is overdue in turn
+                // changes nothing); people who already have a live task on
+                // the stage are not added twice (add_approvers).
                 let mut kept = Vec::new();
                 for p in principals {
-                    if self.sod_violation(task.stage, &p)?.is_none() && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
+                    if p != task.assignee && p != SYSTEM_ACTOR && self.sod_violation(task.stage, &p)?.is_none()
+                        && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
                         kept.push(p);
                     }
                 }
@@ -520,7 +542,7 @@ impl<'p, 'e> Machine<'p, 'e> {
                     self.set_task(idx, TaskStatus::Expired);
                 }
                 self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref())?;
-                self.advance(sys)?;
+                self.advance_or_fail(sys)?;
                 Ok(None)
             }
             BreachAction::AutoApprove | BreachAction::AutoReject => {
@@ -531,7 +553,7 @@ impl<'p, 'e> Machine<'p, 'e> {
                 self.record_decision(idx, decision, sys, Some("sla breached"));
                 self.emit("task.decided", sys, Some(task.stage), Some(task.id.clone()),
                     json!({"decision": decision.as_str(), "assignee": task.assignee, "revision": task.revision, "auto": true, "reason": "sla breached"}));
-                self.advance(sys)?;
+                self.advance_or_fail(sys)?;
                 Ok(None)
             }
         }
@@ -609,13 +631,7 @@ impl<'p, 'e> Machine<'p, 'e> {
             ));
         }
         let approvers = res.approver_count();
-        let optional = res.assignees.iter().filter(|a| a.kind == RuleKind::Approver && !a.required).count();
-        let needed = match stage.mode {
-            Mode::Any { n } if optional > 0 => n as usize,
-            _ => 1,
-        };
-        if approvers == 0 || (optional > 0 && optional < needed) {
-            let reason = if approvers == 0 { "no approver resolved".to_string() } else { format!("only {optional} approver(s) resolved, {needed} needed") };
+        if let Some(reason) = res.shortfall(stage.mode) {
             return self.stage_empty(i, actor, &reason, json!({"excluded": res.excluded}));
         }
         // The request is in review from the moment a stage has tasks, so
@@ -654,7 +670,8 @@ impl<'p, 'e> Machine<'p, 'e> {
                 self.close_open_tasks(i, TaskStatus::Skipped);
                 self.set_stage(i, StageStatus::Rejected);
                 data["on_empty"] = json!("block");
-                self.emit("stage.completed", actor, Some(i), None, json!({"outcome": "rejected", "reason": data["reason"], "on_empty": "block"}));
+                self.emit("stage.completed", actor, Some(i), None, json!({"outcome": "rejected", "reason": data["reason"], "on_empty": "block",
+                                                                        "excluded": data.get("excluded").cloned().unwrap_or(json!([]))}));
             }
         }
         Ok(())
@@ -700,13 +717,19 @@ impl<'p, 'e> Machine<'p, 'e> {
         if self.state.stages[stage] != StageStatus::Resolving {
             return err(Code::RequestState, format!("stage {stage} is not resolving"));
         }
-        self.start_stage(stage, actor, principals)?;
+        if let Err(e) = self.start_stage(stage, actor, principals) {
+            if !matches!(e.code, Code::LogicInvalid | Code::LimitExceeded) {
+                return Err(e);
+            }
+            let reason = format!("the resolver's answer could not be used: {}", e.message);
+            return self.terminate(RequestStatus::Failed, "request.failed", SYSTEM_ACTOR, &reason);
+        }
         for i in 0..self.state.stages.len() {
             if self.state.stages[i] == StageStatus::Active {
                 self.settle_stage(i, actor);
             }
         }
-        self.advance(actor)
+        self.advance_or_fail(actor)
     }
 
     pub fn into_parts(self) -> (RequestState, Effects) {

@@ -1,5 +1,5 @@
 //! Who must approve a stage: rules unioned and de-duplicated, then
-//! segregation of duties, then delegation, in that order (PRODUCT.md).
+//! segregation of duties, then delegation, in that order.
 
 use crate::error::{AweError, AweResult, Code};
 use crate::logic::LogicCache;
@@ -46,6 +46,25 @@ pub struct Resolution {
 impl Resolution {
     pub fn approver_count(&self) -> usize {
         self.assignees.iter().filter(|a| a.kind == RuleKind::Approver).count()
+    }
+
+    /// Why these approvers cannot carry a stage of `mode`, if they cannot:
+    /// nobody resolved, or fewer optional approvers than `n` (required ones
+    /// are counted apart). The engine and `simulate` both ask this.
+    pub fn shortfall(&self, mode: crate::policy::Mode) -> Option<String> {
+        let approvers = self.approver_count();
+        let optional = self.assignees.iter().filter(|a| a.kind == RuleKind::Approver && !a.required).count();
+        let needed = match mode {
+            crate::policy::Mode::Any { n } if optional > 0 => n as usize,
+            _ => 1,
+        };
+        if approvers == 0 {
+            Some("no approver resolved".to_string())
+        } else if optional > 0 && optional < needed {
+            Some(format!("only {optional} approver(s) resolved, {needed} needed"))
+        } else {
+            None
+        }
     }
 }
 
@@ -136,7 +155,11 @@ pub fn resolve_stage_approvers(
         excluded_set.extend(resolve_rule(rule, context, dir, logic, max_logic_depth)?);
     }
     let forbidden = |p: &str| -> Option<&'static str> {
-        if policy.forbid_self_approval && sod.requester == Some(p) {
+        if p == crate::model::SYSTEM_ACTOR {
+            // An expression or a resolver that answers the engine's own
+            // name would make a task nobody can decide.
+            Some("reserved")
+        } else if policy.forbid_self_approval && sod.requester == Some(p) {
             Some("self_approval")
         } else if policy.forbid_repeat_approvers && sod.earlier_approvers.contains(p) {
             Some("repeat_approver")
@@ -148,9 +171,13 @@ pub fn resolve_stage_approvers(
     };
     let mut kept = Vec::new();
     for a in candidates {
-        // Observers never approve, so SoD does not remove them.
+        // Observers never approve, so SoD does not remove them (but nobody
+        // is the reserved `system`).
         match (a.kind, forbidden(&a.principal)) {
-            (RuleKind::Approver, Some(reason)) => out.excluded.push(Excluded { principal: a.principal, reason }),
+            (_, Some("reserved")) | (RuleKind::Approver, Some(_)) => {
+                let reason = forbidden(&a.principal).unwrap_or("reserved");
+                out.excluded.push(Excluded { principal: a.principal, reason })
+            }
             _ => kept.push(a),
         }
     }

@@ -52,10 +52,9 @@ pub fn simulate(policy: &Policy, context: &Value, requester: Option<&str>, dir: 
             }
             let sod = SodInput { requester, earlier_approvers: &earlier };
             let res = resolve_stage_approvers(policy, i, context, &sod, &[], dir, logic, max_depth)?;
-            let needed = match stage.mode { Mode::Any { n } => n as usize, _ => 1 };
-            if sim.outcome == "runs" && res.approver_count() < needed {
+            if let (Some(why), "runs") = (res.shortfall(stage.mode), sim.outcome) {
                 sim.outcome = "empty";
-                sim.reason = Some(format!("{} approver(s) resolved, {needed} needed: on_empty = {:?}", res.approver_count(), stage.on_empty).to_lowercase());
+                sim.reason = Some(format!("{why}: on_empty = {:?}", stage.on_empty).to_lowercase());
             }
             sim.approvers = res.assignees;
             sim.excluded = res.excluded;

@@ -15,7 +15,7 @@ use awe_core::access::{self, Relation, RequestOp, Role};
 use awe_core::audit;
 use awe_core::context_schema;
 use awe_core::model::*;
-use awe_core::policy::Policy;
+use awe_core::policy::{Policy, RuleKind};
 use awe_core::progress::{DecisionInput, Machine};
 use awe_core::timeline::{canonical_json, verify_chain, ChainedEvent};
 use awe_core::{AweError, AweResult, Code};
@@ -23,7 +23,6 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 
 crate::entry!(pg_finfo_awe_submit, awe_submit, submit);
 crate::entry!(pg_finfo_awe_decide, awe_decide, decide);
@@ -37,7 +36,7 @@ crate::entry!(pg_finfo_awe_comment, awe_comment, comment);
 crate::entry!(pg_finfo_awe_simulate, awe_simulate, simulate);
 crate::entry!(pg_finfo_awe_verify_timeline, awe_verify_timeline, verify_timeline);
 crate::entry!(pg_finfo_awe_get_request, awe_get_request, get_request);
-crate::entry!(pg_finfo_awe_available_actions, awe_available_actions, available_actions);
+crate::entry!(pg_finfo_awe_task_actions, awe_task_actions, task_actions);
 crate::entry!(pg_finfo_awe_require_request_access, awe_require_request_access, require_request_access);
 
 /// A request context argument: a JSON object within awe.max_context_bytes.
@@ -74,10 +73,14 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
     let callback_url = a.text(5).filter(|s| !s.is_empty());
     let idempotency_key = a.text(6).filter(|s| !s.is_empty());
     for (name, v) in [("policy_key", Some(&policy_key)), ("artifact_type", Some(&artifact_type)), ("artifact_id", Some(&artifact_id)),
-                      ("requester", requester.as_ref()), ("callback_url", callback_url.as_ref())] {
+                      ("requester", requester.as_ref())] {
         if let Some(v) = v {
             check_text(name, v)?;
         }
+    }
+    // A callback may be as long as an endpoint URL (2048).
+    if let Some(u) = &callback_url {
+        super::check_len("callback_url", u, 2048, "the endpoint URL limit")?;
     }
     if requester.as_deref() == Some(SYSTEM_ACTOR) {
         return Err(bad_input(format!("\"{SYSTEM_ACTOR}\" is reserved for the engine and cannot be a requester")));
@@ -361,34 +364,44 @@ fn stored_request(row: &RequestRow) -> audit::StoredRequest {
     }
 }
 
-/// `awe._available_actions(task_ids, viewer)`: for each task, the actions
-/// the viewer may take now, computed by the same code that checks them
-/// when taken (`Machine::check_action`). Used by the inbox.
-fn available_actions(a: &Args) -> AweResult<pgrx::JsonB> {
-    let ids = a.uuid_array(0);
-    let viewer = a.req_text(1, "viewer")?;
+/// `awe._task_actions(...)`: the actions `viewer` may take on one task now,
+/// for the inbox, computed by the same code that checks an action when it
+/// is taken (`Machine::check_action`), so the inbox offers exactly what
+/// `decide` accepts. The inbox's own query passes the task and request
+/// fields it has already read; the engine needs nothing else from them but
+/// who approved other stages, read only for policies that forbid repeat
+/// approvers.
+fn task_actions(a: &Args) -> AweResult<Vec<String>> {
+    let task = Task {
+        id: a.uuid(0, "task_id")?,
+        stage: a.int(1).unwrap_or(0).max(0) as usize,
+        revision: a.int(2).unwrap_or(1),
+        assignee: a.req_text(3, "assignee")?,
+        delegated_from: None,
+        kind: if a.text(4).as_deref() == Some("observer") { RuleKind::Observer } else { RuleKind::Approver },
+        required: a.bool(5).unwrap_or(false),
+        status: TaskStatus::parse(&a.req_text(6, "status")?)?,
+        due_at: None,
+        decided_by: None,
+        claimed_by: a.text(7),
+        is_new: false,
+    };
+    let request_id = a.uuid(8, "request_id")?;
+    let status = RequestStatus::parse(&a.req_text(9, "request_status")?)?;
+    let revision = a.int(10).unwrap_or(1);
+    let requester = a.text(11);
+    let context = a.json(12, "context")?.unwrap_or(Value::Null);
+    let policy_key = a.req_text(13, "policy_key")?;
+    let policy_version = a.int(14).ok_or_else(|| bad_input("policy_version is required"))?;
+    let viewer = a.req_text(15, "viewer")?;
     Spi::connect_mut(|c| {
         let s = session(c)?;
-        let mut by_request: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in run(c, "select task_id::text, request_id::text from awe.task where tenant_id = $1 and task_id = any($2)",
-            &[arg::text(&s.tenant), arg::uuid_array(&ids)])? {
-            by_request.entry(required(&r, 2)?).or_default().push(required(&r, 1)?);
-        }
-        let mut out = serde_json::Map::new();
-        let ids: Vec<String> = by_request.keys().cloned().collect();
-        for row in request::read_many(c, &s.tenant, &ids)? {
-            let p = policy::load(c, &s.tenant, &row.policy_key, Some(row.policy_version))?.policy;
-            let tasks = &by_request[&row.id];
-            let (actions, _, _) = with_machine(c, &s, &p, row.state, |m| {
-                tasks.iter().map(|t| Ok((t.clone(), m.available_actions(t, &viewer)?))).collect::<AweResult<Vec<_>>>()
-            })?;
-            for (t, list) in actions {
-                out.insert(t, json!(list.iter().map(|x| x.as_str()).collect::<Vec<_>>()));
-            }
-        }
-        Ok(Value::Object(out))
+        let p = policy::load(c, &s.tenant, &policy_key, Some(policy_version))?.policy;
+        let tasks = if p.forbid_repeat_approvers { request::load_tasks(c, &s.tenant, &request_id)?.0 } else { vec![task.clone()] };
+        let state = RequestState { id: request_id, status, revision, requester, context, stages: Vec::new(), tasks };
+        let (actions, _, _) = with_machine(c, &s, &p, state, |m| m.available_actions(&task.id, &viewer))?;
+        Ok(actions.iter().map(|x| x.as_str().to_string()).collect())
     })
-    .map(jsonb)
 }
 
 /// The REST role of the current role: the most privileged awe_* role it

@@ -9,6 +9,14 @@ use awe_core::{AweError, AweResult, Code};
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
 
+/// The columns `request_from_row_at` reads (a macro, for `concat!`).
+macro_rules! request_columns {
+    () => {
+        "r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
+                r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
+                r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at"
+    };
+}
 /// The request row as loaded under `FOR UPDATE`.
 pub struct RequestRow {
     pub id: String,
@@ -36,6 +44,7 @@ pub struct RequestRow {
 
 #[derive(Debug, Clone, Default)]
 pub struct TaskNote {
+    pub created_at: i64,
     pub decided_at: Option<i64>,
     pub comment: Option<String>,
 }
@@ -44,7 +53,9 @@ impl RequestRow {
     /// Takes in what this operation decided, so the row renders as stored.
     pub fn note_decisions(&mut self, effects: &Effects, now: i64) {
         for c in effects.task_changes.iter().filter(|c| c.decided_by.is_some()) {
-            self.task_notes.insert(c.id.clone(), TaskNote { decided_at: Some(now), comment: c.comment.clone() });
+            let note = self.task_notes.entry(c.id.clone()).or_default();
+            note.decided_at = Some(now);
+            note.comment = c.comment.clone();
         }
     }
 }
@@ -72,12 +83,7 @@ pub fn read(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> AweResult
 fn load(client: &SpiClient<'_>, tenant: &str, target: Target<'_>, locking: bool) -> AweResult<RequestRow> {
     macro_rules! load_sql {
         ($which:literal, $lock:literal) => {
-            concat!(
-                "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
-                        r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                        r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at
-                   from awe.request r
-                  where r.tenant_id = $1 and r.request_id = ", $which, $lock)
+            concat!("select ", request_columns!(), " from awe.request r where r.tenant_id = $1 and r.request_id = ", $which, $lock)
         };
     }
     let (sql, id, missing) = match (target, locking) {
@@ -102,40 +108,13 @@ fn load(client: &SpiClient<'_>, tenant: &str, target: Target<'_>, locking: bool)
     Ok(r)
 }
 
-/// Several requests as they are now (unlocked), with their tasks, in two
-/// statements whatever their number; missing ids are left out.
-pub fn read_many(client: &SpiClient<'_>, tenant: &str, ids: &[String]) -> AweResult<Vec<RequestRow>> {
-    let rows = run(client,
-        "select r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
-                r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at
-           from awe.request r
-          where r.tenant_id = $1 and r.request_id = any($2)",
-        &[arg::text(tenant), arg::uuid_array(ids)])?;
-    let mut out: Vec<RequestRow> = rows.map(|r| request_from_row(&r)).collect::<AweResult<_>>()?;
-    let tasks = run(client, &TASKS_OF_MANY, &[arg::text(tenant), arg::uuid_array(ids)])?;
-    for t in tasks {
-        let request_id: String = required(&t, 14)?;
-        let (task, note) = task_from_row(&t)?;
-        if let Some(r) = out.iter_mut().find(|r| r.id == request_id) {
-            if let Some(n) = note {
-                r.task_notes.insert(task.id.clone(), n);
-            }
-            r.state.tasks.push(task);
-        }
-    }
-    Ok(out)
-}
-
-/// The columns `task_from_row` reads (the request id follows as column 14
-/// where several requests' tasks are read at once).
-const TASK_COLUMNS: &str = "task_id::text, stage_index, revision, assignee, delegated_from, kind, required, status,
-                due_at, claimed_by, decided_by, decided_at, comment";
-static TASKS_OF_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
-    "select {TASK_COLUMNS}, request_id::text from awe.task where tenant_id = $1 and request_id = any($2) order by created_at, task_id"));
+/// The columns `task_from_row` reads.
+const TASK_COLUMNS: &str = "t.task_id::text, t.stage_index, t.revision, t.assignee, t.delegated_from, t.kind, t.required, t.status,
+                t.due_at, t.claimed_by, t.decided_by, t.decided_at, t.comment, t.created_at";
 static TASKS_OF_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
-    "select {TASK_COLUMNS} from awe.task where tenant_id = $1 and request_id = $2 order by created_at, task_id"));
+    "select {TASK_COLUMNS} from awe.task t where t.tenant_id = $1 and t.request_id = $2 order by t.created_at, t.task_id"));
 
+/// A request from the columns of `request_columns!`.
 fn request_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<RequestRow> {
     let stage_status: Vec<String> = required(row, 14)?;
     let id: String = required(row, 1)?;
@@ -177,16 +156,14 @@ pub fn load_tasks(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> Awe
     let mut notes = std::collections::HashMap::new();
     for row in rows {
         let (task, note) = task_from_row(&row)?;
-        if let Some(n) = note {
-            notes.insert(task.id.clone(), n);
-        }
+        notes.insert(task.id.clone(), note);
         tasks.push(task);
     }
     Ok((tasks, notes))
 }
 
-fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, Option<TaskNote>)> {
-    let note = TaskNote { decided_at: unix_us_column(row, 12)?, comment: column(row, 13)? };
+fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, TaskNote)> {
+    let note = TaskNote { decided_at: unix_us_column(row, 12)?, comment: column(row, 13)?, created_at: unix_us_column(row, 14)?.unwrap_or_default() };
     let task = Task {
         id: required(row, 1)?,
         stage: required::<i32>(row, 2)? as usize,
@@ -201,7 +178,7 @@ fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, Option<TaskNote
         decided_by: column(row, 11)?,
         is_new: false,
     };
-    Ok((task, (note.decided_at.is_some() || note.comment.is_some()).then_some(note)))
+    Ok((task, note))
 }
 
 /// Writes everything one operation changed — the request row (inserted for

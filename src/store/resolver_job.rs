@@ -63,6 +63,16 @@ pub fn retry_later(c: &SpiClient<'_>, k: &JobKey, error: &str, wait_secs: i64) -
     Ok(())
 }
 
+/// Puts a claimed job back without counting the attempt, for a minute.
+pub fn hold(c: &SpiClient<'_>, k: &JobKey, why: &str) -> AweResult<()> {
+    let mut args = key_args(k);
+    args.push(arg::text(why));
+    run(c, "update awe.resolver_job set status = 'pending', lease_until = null, attempts = greatest(attempts - 1, 0),
+                   last_error = $5, next_attempt_at = now() + interval '1 minute'
+             where tenant_id = $1 and request_id = $2 and stage_index = $3 and revision = $4", &args)?;
+    Ok(())
+}
+
 pub fn mark_failed(c: &SpiClient<'_>, k: &JobKey, error: &str) -> AweResult<()> {
     let mut args = key_args(k);
     args.push(arg::text(error));
@@ -71,13 +81,14 @@ pub fn mark_failed(c: &SpiClient<'_>, k: &JobKey, error: &str) -> AweResult<()> 
     Ok(())
 }
 
-/// Puts every running job back to pending (the worker starts: its
-/// predecessor is gone).
+/// Puts every running job back to pending, its attempt not counted (the
+/// worker starts: its predecessor is gone, and the call's answer with it).
 pub fn release_all(c: &SpiClient<'_>) -> AweResult<()> {
     let tenants: Vec<String> = run(c, "select distinct tenant_id from awe.resolver_job where status = 'running'", &[])?
         .map(|r| required(&r, 1)).collect::<AweResult<_>>()?;
     for t in tenants {
-        run(c, "update awe.resolver_job set status = 'pending', lease_until = null, next_attempt_at = now()
+        run(c, "update awe.resolver_job set status = 'pending', lease_until = null, next_attempt_at = now(),
+                       attempts = greatest(attempts - 1, 0)
                  where tenant_id = $1 and status = 'running'", &[arg::text(&t)])?;
     }
     Ok(())

@@ -37,6 +37,12 @@ pub fn claim(c: &SpiClient<'_>, limit: usize, lease_secs: i64) -> AweResult<Vec<
             break;
         }
         for j in resolver_job::claim(c, tenant, share as i32, lease_secs)? {
+            // A resolver under a disabled endpoint waits, like webhooks to
+            // it, without using up its attempts.
+            if let Some((_, false)) = endpoint::endpoint_of_url(c, tenant, &j.url)? {
+                resolver_job::hold(c, &j.key, "the endpoint is disabled: awe.set_endpoint_enabled(endpoint_id, true) lets it run")?;
+                continue;
+            }
             let secrets = endpoint::signing_secrets(c, tenant, &j.url)?;
             jobs.push(ResolverJob { key: j.key, url: j.url, attempts: j.attempts, payload: j.payload, secrets });
         }
@@ -71,10 +77,22 @@ pub fn finish(c: &SpiClient<'_>, job: &ResolverJob, outcome: Result<Vec<String>,
     let still_waiting = |m: &awe_core::progress::Machine| m.state.revision == k.revision && m.state.stages.get(stage) == Some(&StageStatus::Resolving);
     match outcome {
         Ok(principals) => {
-            operate(c, &s, Target::Request(&k.request_id), |m, _| {
+            let done = operate(c, &s, Target::Request(&k.request_id), |m, _| {
                 if still_waiting(m) { m.complete_resolution(stage, SYSTEM_ACTOR, &principals) } else { Ok(()) }
-            })?;
-            resolver_job::mark_done(c, k)
+            });
+            match done {
+                Ok(_) => resolver_job::mark_done(c, k),
+                // The answer could not be used (nothing was written): the
+                // request fails with the reason, rather than the worker
+                // failing on it again at every restart.
+                Err(e) => {
+                    let reason = format!("approver resolver {} answered, but its answer could not be used: {}", job.url, e.message);
+                    operate(c, &s, Target::Request(&k.request_id), |m, _| {
+                        if still_waiting(m) { m.terminate(RequestStatus::Failed, "request.failed", SYSTEM_ACTOR, &reason) } else { Ok(()) }
+                    })?;
+                    resolver_job::mark_failed(c, k, &e.message)
+                }
+            }
         }
         Err(error) if (job.attempts as usize) <= RESOLVER_BACKOFF.len() => {
             resolver_job::retry_later(c, k, &error, RESOLVER_BACKOFF[(job.attempts.max(1) - 1) as usize])

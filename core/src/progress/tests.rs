@@ -669,3 +669,43 @@ fn who_takes_part_in_a_request() {
         assert_eq!(w.run(|m| m.involves(who)).unwrap(), yes, "{who}");
     }
 }
+
+#[test]
+fn an_escalated_task_that_is_overdue_again_changes_nothing() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "all", "rules": users(&["a"]),
+        "sla": "8h", "on_breach": {"action": "escalate", "rules": [{"type": "role", "role": "fd"}]}}]}));
+    w.dir.roles.insert("fd".into(), vec!["dora".into()]);
+    w.submit(json!({})).unwrap();
+    let t = w.task_of("a");
+    w.run(|m| m.breach(&t, 0)).unwrap();
+    assert_eq!(w.open(), vec!["dora"]);
+    let d = w.task_of("dora");
+    let tasks_before = w.state.tasks.len();
+    w.run(|m| m.breach(&d, 0)).unwrap();
+    assert_eq!(w.open(), vec!["dora"], "dora keeps her task");
+    assert_eq!(w.task_of("dora"), d, "no new task replaces it");
+    assert_eq!(w.state.tasks.len(), tasks_before);
+}
+
+#[test]
+fn nobody_is_assigned_as_the_system() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "any",
+        "rules": [{"type": "expression", "logic": {"var": "who"}}]}]}));
+    w.submit(json!({"who": ["system", "ann"]})).unwrap();
+    assert_eq!(w.open(), vec!["ann"]);
+}
+
+#[test]
+fn a_next_stage_that_cannot_start_fails_the_request_and_the_decision_stands() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "one", "rules": users(&["a"])},
+        {"name": "two", "rules": [{"type": "expression", "logic": {"var": "next"}}]}]}));
+    // The context holds a number where the second stage expects principals.
+    w.submit(json!({"next": 42})).unwrap();
+    w.decide("a", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Failed);
+    let a = w.state.tasks.iter().find(|t| t.assignee == "a").unwrap();
+    assert_eq!(a.status, TaskStatus::Approved, "the decision is recorded");
+    let failed = w.events.iter().find(|e| e.kind == "request.failed").unwrap();
+    assert!(failed.data["reason"].as_str().unwrap().contains("could not start"), "{failed:?}");
+}
