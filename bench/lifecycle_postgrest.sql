@@ -25,7 +25,7 @@ select set_config('search_path', '"awe_api", "public"', true), set_config('role'
        set_config('request.jwt.claims', '{"exp": 4102444800, "role": "awe_approver", "tenant": "bench", "sub": "ann"}', true),
        set_config('request.jwt.claims.exp', '4102444800', true), set_config('request.jwt.claims.role', 'awe_approver', true),
        set_config('request.jwt.claims.tenant', 'bench', true), set_config('request.jwt.claims.sub', 'ann', true);
-select (s -> 'tasks' -> 1 ->> 'task_id') as t2 from awe_api.decide(decision => 'approve', task_id => :'t1') s \gset
+select (s -> 'tasks' -> 1 ->> 'task_id') as t2 from awe_api.decide(decision => 'approve', task_id => :t1) s \gset
 select current_setting('response.headers', true), current_setting('response.status', true);
 commit;
 begin;
@@ -36,6 +36,6 @@ select set_config('search_path', '"awe_api", "public"', true), set_config('role'
        set_config('request.jwt.claims', '{"exp": 4102444800, "role": "awe_approver", "tenant": "bench", "sub": "dee"}', true),
        set_config('request.jwt.claims.exp', '4102444800', true), set_config('request.jwt.claims.role', 'awe_approver', true),
        set_config('request.jwt.claims.tenant', 'bench', true), set_config('request.jwt.claims.sub', 'dee', true);
-select s ->> 'status' from awe_api.decide(decision => 'approve', task_id => :'t2') s;
+select s ->> 'status' from awe_api.decide(decision => 'approve', task_id => :t2) s;
 select current_setting('response.headers', true), current_setting('response.status', true);
 commit;
