@@ -4,9 +4,9 @@ SHELL := /bin/bash
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
-E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup docs
 
-.PHONY: test demo up down psql bench prereqs install unit pgtest e2e stack crash clean
+.PHONY: test demo up down reset psql bench prereqs install unit pgtest e2e stack crash upgrade package package-test clean
 
 prereqs:
 	@scripts/prereqs.sh
@@ -16,12 +16,18 @@ prereqs:
 install: prereqs
 	@scripts/cluster.sh stop
 	@cargo pgrx install --release --pg-config $(PG_CONFIG) > .install.log 2>&1 || (tail -40 .install.log; exit 1)
+	@install -m 644 sql/awe--*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
 up: install
 	@scripts/cluster.sh up
 
 down:
 	@scripts/cluster.sh down
+
+# Development only: drops awe and its data in the local database and
+# creates it again (`make up` never drops anything; it updates).
+reset: up
+	@scripts/cluster.sh reset
 
 psql:
 	@scripts/cluster.sh psql
@@ -40,6 +46,7 @@ pgtest: prereqs
 	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
 
 e2e: up
+	@scripts/cluster.sh check
 	cargo test -p awe-e2e $(foreach s,$(wildcard $(addprefix tests/,$(addsuffix .rs,$(E2E_SUITES)))),--test $(basename $(notdir $(s)))) -- --test-threads=4
 
 # The stack from a clone under a 0700 directory (a second cluster, removed after).
@@ -50,9 +57,25 @@ stack: install
 crash: up
 	@if [ -f tests/crash.rs ]; then cargo test -p awe-e2e --test crash -- --test-threads=1; fi
 
+# ALTER EXTENSION awe UPDATE from every release (built from its tag) to
+# this tree, on clusters of its own.
+upgrade: install
+	@scripts/releases.sh > target/releases.txt
+	AWE_RELEASES="$$(cat target/releases.txt)" cargo test -p awe-e2e --test upgrade -- --test-threads=1
+
+# dist/: the Debian package and a tarball of the same files.
+package: prereqs
+	@scripts/package.sh
+
+# Installs dist/'s package with apt-get on this machine's PostgreSQL 15,
+# exercises it on a cluster of its own, removes both. Runs last: removing
+# the package removes the installed library (make install puts it back).
+package-test: package
+	@tests/package.sh
+
 # Every layer in order; the local stack is stopped at the end, pass or fail.
 test:
-	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e stack crash
+	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e stack crash upgrade package-test
 
 bench: up
 	@scripts/bench.sh

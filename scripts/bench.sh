@@ -129,5 +129,28 @@ fi
 # Webhooks: sustained delivery rate, worker memory, commit → receipt latency.
 cargo run -q --release -p awe-e2e --example webhook_bench -- "${BENCH_WEBHOOKS:-100000}"
 
+# Checkpoints and webhook throughput. Delivering webhooks writes WAL (the
+# submits that queue them, and the worker's record of each delivery); a
+# checkpoint then writes out the dirty pages and, after it, the first change
+# to every page logs a whole-page image. max_wal_size sets how often WAL
+# volume forces one. The sustained phase at three values, interleaved, with
+# the checkpoints it requested (pg_stat_bgwriter).
+wal_rate() {  # wal_rate <max_wal_size>: deliveries/s; the checkpoints go to $OUT/checkpoints_<size>
+  "${PSQL[@]}" -d postgres -c "alter system set max_wal_size = '$1'" -c "select pg_reload_conf()" -c "checkpoint" >/dev/null
+  local c0 rate
+  c0=$("${PSQL[@]}" -d postgres -tAc "select checkpoints_req from pg_stat_bgwriter")
+  rate=$(cargo run -q --release -p awe-e2e --example webhook_bench -- "${BENCH_CHECKPOINT_WEBHOOKS:-30000}" rate-only)
+  echo $(( $("${PSQL[@]}" -d postgres -tAc "select checkpoints_req from pg_stat_bgwriter") - c0 )) >> "$OUT/checkpoints_$1"
+  echo "$rate"
+}
+rm -f "$OUT"/checkpoints_*
+wal_before=$("${PSQL[@]}" -d postgres -tAc "show max_wal_size")
+interleave wal64="wal_rate 64MB" wal1g="wal_rate 1GB" wal4g="wal_rate 4GB"
+"${PSQL[@]}" -d postgres -c "alter system set max_wal_size = '$wal_before'" -c "select pg_reload_conf()" >/dev/null
+for w in "64MB wal64" "1GB wal1g" "4GB wal4g"; do
+  set -- $w
+  echo "bench webhook_rate_max_wal_size_$1: $(median "$2") deliveries/s (ratio $(ratio_of "$2" wal1g) vs max_wal_size 1GB; $(awk '{s += $1} END {print s}' "$OUT/checkpoints_$1") checkpoints requested in $ROUNDS runs of ${BENCH_CHECKPOINT_WEBHOOKS:-30000})"
+done
+
 # JSONLogic skip_if evaluation with the compile cache (pure Rust, no Postgres).
 cargo run -q --release -p awe-core --example logic_bench

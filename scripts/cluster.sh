@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local PostgreSQL 15 cluster with awe preloaded: up | down | stop | psql | status.
+# A local PostgreSQL 15 cluster with awe preloaded: up | down | stop | reset | check | psql | status.
 # Data lives under .awe/ in the repo (gitignored); the server runs as the
 # `postgres` user because Postgres refuses to run as root.
 set -euo pipefail
@@ -76,7 +76,7 @@ CONF
   fi
   psql_awe -d postgres -tc "select 1 from pg_database where datname = '$DB'" | grep -q 1 \
     || psql_awe -d postgres -c "create database $DB"
-  recreate_if_changed "$DB"
+  ensure_extension "$DB"
   # PostgREST logs in as `authenticator` and switches to the JWT's role.
   psql_awe -d "$DB" -c "do \$\$ begin
       if not exists (select 1 from pg_roles where rolname = 'authenticator') then
@@ -136,17 +136,52 @@ stop_rest() {
   fi
 }
 
-# The development version's script changes in place until it is released;
-# when the installed script differs from the one this database was created
-# with, recreate the extension (dev data in that database is dropped).
-recreate_if_changed() {
-  local db=$1 sum mark
-  sum=$(md5sum /usr/share/postgresql/15/extension/awe--*.sql | md5sum | cut -c1-32)
-  mark=$(psql_awe -d "$db" -tAc "select coalesce(obj_description(oid, 'pg_namespace'), '') from pg_namespace where nspname = 'awe_api'" 2>/dev/null || true)
-  if [[ "$mark" != *"$sum"* ]]; then
-    psql_awe -d "$db" -c "drop extension if exists awe cascade" 2>/dev/null
-    psql_awe -d "$db" -c "create extension awe" -c "comment on schema awe_api is 'awe: the REST surface exposed through PostgREST (script $sum)'"
+# awe in the database: created when missing, updated (ALTER EXTENSION awe
+# UPDATE) when an older version is installed. Never dropped here: the
+# cluster may hold data someone cares about.
+#
+# An unreleased version's install script changes in place while it is
+# developed; a database created from an earlier state of it is stale and
+# only `make reset` (which drops its awe data) brings it up to date. Each
+# database remembers the script it was created or updated with in its
+# comment.
+script_sum() { md5sum "/usr/share/postgresql/15/extension/awe--$1.sql" | cut -c1-32; }
+stamp() { psql_awe -d "$1" -c "comment on database $1 is 'awe dev: awe $2 from script $(script_sum "$2")'"; }
+
+ensure_extension() {
+  local db=$1 installed current
+  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" /usr/share/postgresql/15/extension/awe.control)
+  installed=$(psql_awe -d "$db" -tAc "select extversion from pg_extension where extname = 'awe'")
+  if [ -z "$installed" ]; then
+    psql_awe -d "$db" -c "create extension awe"
+    stamp "$db" "$current"
+  elif [ "$installed" != "$current" ]; then
+    psql_awe -d "$db" -c "alter extension awe update"
+    echo "awe: database $db updated from awe $installed to $current" >&2
+    stamp "$db" "$current"
+  else
+    stale_check "$db" || true
   fi
+}
+
+# Fails, saying what to do, when the database's awe predates the current
+# state of its version's script.
+stale_check() {
+  local db=$1 current mark
+  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" /usr/share/postgresql/15/extension/awe.control)
+  mark=$(psql_awe -d "$db" -tAc "select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database where datname = '$db'")
+  if [ "$mark" != "awe dev: awe $current from script $(script_sum "$current")" ]; then
+    echo "awe: WARNING: database $db has awe $current from an earlier state of its unreleased script; 'make reset' recreates awe there (dropping its awe data)" >&2
+    return 1
+  fi
+}
+
+# Development only: drops awe (and all its data) and creates it again.
+reset() {
+  local db=$1
+  psql_awe -d "$db" -c "drop extension if exists awe cascade" -c "create extension awe"
+  stamp "$db" "$(psql_awe -d "$db" -tAc "select extversion from pg_extension where extname = 'awe'")"
+  echo "awe: awe recreated in database $db (its data dropped)" >&2
 }
 
 stop() {
@@ -159,8 +194,9 @@ case "${1:-}" in
   up) up ;;
   stop) stop ;;
   down) stop; echo "awe: cluster stopped (data kept in .awe/; rm -rf .awe to reset)" >&2 ;;
-  recreate) recreate_if_changed "$2" ;;
+  reset) running || { echo "awe: the cluster is not running (make up)" >&2; exit 1; }; reset "$DB" ;;
+  check) stale_check "$DB" ;;
   psql) shift; exec "$BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$DB" "$@" ;;
   status) running && echo running || echo stopped ;;
-  *) echo "usage: $0 up|down|stop|psql|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|stop|reset|check|psql|status" >&2; exit 2 ;;
 esac

@@ -14,6 +14,13 @@ create function awe._raise(code text, message text, details jsonb default null, 
 create function awe.error_catalogue() returns jsonb
     language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_error_catalogue';
 
+-- {"library": …, "sql": …, "matches": …}: the loaded library's version and
+-- this database's installed SQL. They differ from the restart onto a new
+-- package until ALTER EXTENSION awe UPDATE; meanwhile operations raise
+-- AWE-VERSION-MISMATCH and the worker waits (docs/operations.md, Upgrade).
+create function awe.version() returns jsonb
+    language c stable parallel safe as 'MODULE_PATHNAME', 'awe_version';
+
 -- Unix microseconds of a timestamptz, exact (the engine works in
 -- microseconds); awe's own statements take and read timestamps as typed
 -- values, this is for people reading the tables.

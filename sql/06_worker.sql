@@ -81,7 +81,10 @@ create table awe.worker_heartbeat (
     started_at timestamptz,
     beat_at    timestamptz,
     delivered  bigint not null default 0,
-    failed     bigint not null default 0
+    failed     bigint not null default 0,
+    -- The worker's library version: after an ALTER EXTENSION awe UPDATE
+    -- made while the old library is still loaded, it differs from the SQL.
+    library_version text
 );
 
 -- Endpoint administration. The secret is returned once, at creation or
@@ -220,7 +223,10 @@ select tenant_id, delivery_id, request_id, seq, event_type, url, attempts, last_
 
 create view awe.worker_status as
 select pid, started_at, beat_at, now() - beat_at as since_last_beat, delivered, failed,
-       (select count(*) from awe.delivery where status = 'pending' and next_attempt_at <= now()) as due_now
+       (select count(*) from awe.delivery where status = 'pending' and next_attempt_at <= now()) as due_now,
+       library_version,
+       (select extversion from pg_catalog.pg_extension where extname = 'awe') as sql_version,
+       library_version is distinct from (select extversion from pg_catalog.pg_extension where extname = 'awe') as version_mismatch
   from awe.worker_heartbeat;
 
 -- Wakes the worker when the current transaction commits.

@@ -134,6 +134,41 @@ pub fn now_us(client: &SpiClient<'_>) -> AweResult<i64> {
     Ok(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() } + PG_EPOCH_US)
 }
 
+/// The version of this library; the installed SQL must be the same.
+pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version of awe's SQL installed in this database (`None` before
+/// CREATE EXTENSION).
+pub fn installed_version(client: &SpiClient<'_>) -> AweResult<Option<String>> {
+    match first(client, "select extversion::text from pg_catalog.pg_extension where extname = 'awe'", &[])? {
+        Some(row) => Ok(Some(required(&row, 1)?)),
+        None => Ok(None),
+    }
+}
+
+/// Operations run only on the SQL of their own version: between the
+/// restart onto a new library and ALTER EXTENSION awe UPDATE the tables are
+/// the old release's, and the engine's statements are written for its own.
+/// Once they match, a backend does not ask again (only an update made
+/// while its library stays loaded could change that, and the worker's
+/// status shows it).
+fn require_installed_version(client: &SpiClient<'_>) -> AweResult<()> {
+    thread_local! {
+        static MATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if MATCHED.get() {
+        return Ok(());
+    }
+    let installed = installed_version(client)?;
+    if installed.as_deref() == Some(LIBRARY_VERSION) {
+        MATCHED.set(true);
+        return Ok(());
+    }
+    Err(AweError::new(Code::VersionMismatch, format!(
+        "awe's library is {LIBRARY_VERSION} but this database has awe {} installed", installed.as_deref().unwrap_or("(none)")))
+        .with_hint("a DBA runs  ALTER EXTENSION awe UPDATE  in this database"))
+}
+
 /// Who, for which tenant, and when: read once per operation.
 pub struct Session {
     pub tenant: String,
@@ -145,6 +180,7 @@ pub struct Session {
 /// The session of an operation: a tenant that exists, an actor that is a
 /// person or service (never the engine's reserved `system`), and the clock.
 pub fn session(client: &SpiClient<'_>) -> AweResult<Session> {
+    require_installed_version(client)?;
     let tenant = current_tenant(client)?;
     if !tenant_exists(client, &tenant)? {
         return Err(unknown(format!("tenant {tenant} is not registered")).with_hint("a superuser creates it with awe.create_tenant(id)"));

@@ -83,6 +83,12 @@ fn main() {
     }
     let got = count() - baseline_requests;
     let rate = got as f64 / start.elapsed().as_secs_f64();
+    // `webhook_bench <n> rate-only`: the sustained rate alone, as one
+    // number (bench.sh compares it across max_wal_size values).
+    if std::env::args().nth(2).as_deref() == Some("rate-only") {
+        println!("{rate:.0}");
+        return;
+    }
     println!("bench webhook_deliveries_per_second: {rate:.0} deliveries/s (ratio {:.2} vs direct_posts_to_the_same_receiver {base_rate:.0}/s; {got}/{expected} delivered; target >= 1000)", rate / base_rate);
     let (private, total) = worker_rss_kb(&mut db);
     println!("bench worker_private_rss_after_{got}_deliveries: {:.1} MB (ratio {:.2} vs its total RSS {:.1} MB incl. shared buffers; target < 100 MB)",

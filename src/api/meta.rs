@@ -10,6 +10,14 @@ use serde_json::{json, Value};
 crate::entry!(pg_finfo_awe_raise, awe_raise, raise, no_spi);
 crate::entry!(pg_finfo_awe_error_catalogue, awe_error_catalogue, error_catalogue, no_spi);
 crate::entry!(pg_finfo_awe_eval_logic, awe_eval_logic, eval_logic, no_spi);
+crate::entry!(pg_finfo_awe_version, awe_version, version);
+
+/// `awe.version()`: the loaded library's version and the installed SQL's.
+fn version(_: &Args) -> AweResult<pgrx::JsonB> {
+    let sql = pgrx::spi::Spi::connect(|c| crate::session::installed_version(&c))?;
+    let library = crate::session::LIBRARY_VERSION;
+    Ok(jsonb(json!({"library": library, "sql": sql, "matches": sql.as_deref() == Some(library)})))
+}
 
 /// `awe._raise(code, message, details)`: SQL code raises exactly what Rust
 /// would for the same code.

@@ -65,7 +65,7 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     wake::publish_own_latch(true);
     log!("awe worker started in database {db}");
-    let mut w = Worker { pool: Pool::new(), cursor: Cursor::default(), started: false };
+    let mut w = Worker { pool: Pool::new(), cursor: Cursor::default(), started: false, ready: false, warned: None };
     let mut last_round: Option<Instant> = None;
     let mut last_claim: Option<Instant> = None;
     // Whether there may be due work the last claim did not take.
@@ -107,9 +107,10 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
         if round {
             last_round = Some(Instant::now());
             more = true;
-            if !w.housekeeping() {
-                continue;
-            }
+            w.ready = w.housekeeping();
+        }
+        if !w.ready {
+            continue;
         }
         let claim = more && w.pool.lanes.room() > 0 && claim_in(&w.pool, last_claim).is_zero();
         if claim || w.pool.record_in() == Some(Duration::ZERO) {
@@ -156,25 +157,46 @@ struct Worker {
     cursor: Cursor,
     /// Whether the claims of the previous worker were taken back.
     started: bool,
+    /// Whether the database's awe is this library's version, as of the last
+    /// round; nothing is claimed or recorded otherwise.
+    ready: bool,
+    /// When the version mismatch was last logged.
+    warned: Option<Instant>,
 }
 
 impl Worker {
+    /// Whether awe.database has this library's version of awe's SQL. The
+    /// worker waits while the extension is not created (quietly) or is
+    /// another version (with a warning, again every ten minutes): its
+    /// statements are written for its own version's tables.
+    fn schema_ready(&mut self) -> bool {
+        let installed = in_transaction(|c| crate::session::installed_version(c));
+        let library = crate::session::LIBRARY_VERSION;
+        let ready = installed.as_deref() == Some(library);
+        if let Some(v) = installed.filter(|_| !ready) {
+            if self.warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(600)) {
+                warning!("awe worker: the library is {library} but the database has awe {v} installed; waiting for ALTER EXTENSION awe UPDATE");
+                self.warned = Some(Instant::now());
+            }
+        }
+        if ready && self.warned.take().is_some() {
+            log!("awe worker: awe {library} installed; working again");
+        }
+        ready
+    }
+
     /// Heartbeat, due timers, retention and stale claims; `false` while the
-    /// extension is not created yet in awe.database (the worker then waits
-    /// for it quietly).
+    /// database's awe is not this library's version (see schema_ready).
     fn housekeeping(&mut self) -> bool {
-        let ready = BackgroundWorker::transaction(|| {
-            Spi::get_one::<bool>("select to_regclass('awe.worker_heartbeat') is not null").ok().flatten().unwrap_or(false)
-        });
-        if !ready {
+        if !self.schema_ready() {
             return false;
         }
         let first = !self.started;
         in_transaction(|c| {
-            crate::store::run(c, "insert into awe.worker_heartbeat (id, pid, started_at, beat_at) values (1, pg_backend_pid(), now(), now())
-                      on conflict (id) do update set beat_at = excluded.beat_at,
+            crate::store::run(c, "insert into awe.worker_heartbeat (id, pid, started_at, beat_at, library_version) values (1, pg_backend_pid(), now(), now(), $1)
+                      on conflict (id) do update set beat_at = excluded.beat_at, library_version = excluded.library_version,
                           started_at = case when awe.worker_heartbeat.pid = excluded.pid then awe.worker_heartbeat.started_at else excluded.started_at end,
-                          pid = excluded.pid", &[])?;
+                          pid = excluded.pid", &[crate::store::arg::text(crate::session::LIBRARY_VERSION)])?;
             // The first round of a new worker: whatever the previous one
             // had claimed will never be recorded, so it is due again now.
             let released = deliveries::release_stale_claims(c, first)?;

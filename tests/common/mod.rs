@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: each test gets its own tenant on the local
 //! cluster (`make up`), so tests run in parallel without seeing each other.
 
+pub mod cluster;
 pub mod http;
 pub mod receiver;
 pub mod webhook;
