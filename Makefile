@@ -1,7 +1,10 @@
 # awe — the two commands a newcomer needs are `make demo` and `make test`.
 # Both install what is missing first (scripts/prereqs.sh is idempotent).
 SHELL := /bin/bash
-PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
+# Another PostgreSQL 15 installation (a private copy, scripts/pg-tree.sh)
+# may be named: make PG_CONFIG=<dir>/usr/lib/postgresql/15/bin/pg_config …
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+export AWE_PG_BIN := $(patsubst %/,%,$(dir $(PG_CONFIG)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
 E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup docs

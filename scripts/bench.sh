@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .awe/dev.env
-BIN=/usr/lib/postgresql/15/bin
+BIN=${AWE_PG_BIN:-/usr/lib/postgresql/15/bin}
 DB=awe_bench
 CLIENTS=${BENCH_CLIENTS:-4}
 SECS=${BENCH_SECONDS:-20}

@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN=/usr/lib/postgresql/15/bin
+# The PostgreSQL 15 installation: the machine's, or a private copy
+# (scripts/pg-tree.sh; `make PG_CONFIG=<copy>/usr/lib/postgresql/15/bin/pg_config up`)
+# so that two checkouts can each install their own build of awe.
+BIN=${AWE_PG_BIN:-/usr/lib/postgresql/15/bin}
+EXT_DIR=$("$BIN/pg_config" --sharedir)/extension
 PORT=${AWE_PORT:-54329}
 AWE_HOME="${AWE_HOME:-$ROOT/.awe}"
 DATA="$AWE_HOME/pgdata"
@@ -145,12 +149,12 @@ stop_rest() {
 # only `make reset` (which drops its awe data) brings it up to date. Each
 # database remembers the script it was created or updated with in its
 # comment.
-script_sum() { md5sum "/usr/share/postgresql/15/extension/awe--$1.sql" | cut -c1-32; }
+script_sum() { md5sum "$EXT_DIR/awe--$1.sql" | cut -c1-32; }
 stamp() { psql_awe -d "$1" -c "comment on database $1 is 'awe dev: awe $2 from script $(script_sum "$2")'"; }
 
 ensure_extension() {
   local db=$1 installed current
-  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" /usr/share/postgresql/15/extension/awe.control)
+  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" $EXT_DIR/awe.control)
   installed=$(psql_awe -d "$db" -tAc "select extversion from pg_extension where extname = 'awe'")
   if [ -z "$installed" ]; then
     psql_awe -d "$db" -c "create extension awe"
@@ -168,7 +172,7 @@ ensure_extension() {
 # state of its version's script.
 stale_check() {
   local db=$1 current mark
-  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" /usr/share/postgresql/15/extension/awe.control)
+  current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" $EXT_DIR/awe.control)
   mark=$(psql_awe -d "$db" -tAc "select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database where datname = '$db'")
   if [ "$mark" != "awe dev: awe $current from script $(script_sum "$current")" ]; then
     echo "awe: WARNING: database $db has awe $current from an earlier state of its unreleased script; 'make reset' recreates awe there (dropping its awe data)" >&2

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .awe/dev.env
-PSQL=(/usr/lib/postgresql/15/bin/psql -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE")
+PSQL=("${AWE_PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE")
 PORT=$((PGPORT + 61))
 HOOK="http://127.0.0.1:$PORT/expenses"
 RUN=.awe/demo; mkdir -p "$RUN"; : > "$RUN/webhooks.log"

@@ -49,13 +49,10 @@ for v in $versions; do
     || fail "sql/awe--$v.sql is not what $tag's build generates (diff $ext/awe--$v.sql sql/awe--$v.sql)"
 
   # The machine's PostgreSQL, copied, with this release in place of awe.
-  rm -rf "$tree" && mkdir -p "$tree/usr/lib/postgresql" "$tree/usr/share/postgresql"
-  cp -a /usr/lib/postgresql/15 "$tree/usr/lib/postgresql/"
-  cp -a /usr/share/postgresql/15 "$tree/usr/share/postgresql/"
-  rm -f "$tree/usr/lib/postgresql/15/lib/awe.so" "$tree/usr/share/postgresql/15/extension/"awe[.-]*
+  mkdir -p /var/tmp/awe-released && chmod 755 /var/tmp/awe-released
+  scripts/pg-tree.sh "$tree" >/dev/null
   cp "$dir/pkg$($PG_CONFIG --pkglibdir)/awe.so" "$tree/usr/lib/postgresql/15/lib/"
   cp "$ext/awe.control" "$ext/awe--$v.sql" "$tree/usr/share/postgresql/15/extension/"
-  chmod 755 /var/tmp/awe-released "$tree"
   rm -rf "$dir/src" && touch "$tree/done"
   echo "$v $tree"
 done
