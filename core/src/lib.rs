@@ -3,6 +3,7 @@
 
 pub mod context_schema;
 pub mod decide;
+pub mod directory_sync;
 pub mod duration;
 pub mod error;
 pub mod lanes;
@@ -12,6 +13,7 @@ pub mod policy;
 pub mod progress;
 pub mod resolve;
 pub mod simulate;
+pub mod strict_json;
 pub mod time;
 pub mod timeline;
 pub mod webhook;
