@@ -6,6 +6,7 @@ pub mod decide;
 pub mod directory_sync;
 pub mod duration;
 pub mod error;
+pub mod http_transport;
 pub mod lanes;
 pub mod logic;
 pub mod model;
