@@ -7,6 +7,7 @@ pub mod directory_sync;
 pub mod duration;
 pub mod error;
 pub mod http_transport;
+pub mod keycloak;
 pub mod keycloak_options;
 pub mod lanes;
 pub mod logic;
