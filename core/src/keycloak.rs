@@ -11,7 +11,12 @@
 //!    body). It is renewed before it expires (`expires_in`, less a margin).
 //! 2. Users: `GET /admin/realms/{realm}/users` (brief representation unless
 //!    `attributes` are wanted). Keycloak leaves service-account users out of
-//!    this list, so they never become principals.
+//!    this list, so they never become principals. Paging is by offset, so a
+//!    user deleted while the list is read shifts the later pages and the user
+//!    at a page boundary would be missed, and then wrongly deactivated. So
+//!    `GET …/users/count` is asked before and after the list; if the number
+//!    changed, the list is read again (at most three reads, then the sync
+//!    fails with `unstable`).
 //! 3. Groups: `GET …/groups?briefRepresentation=true` (top-level groups only:
 //!    since Keycloak 23 `subGroups` is filled only for `search`/`q`), then
 //!    `GET …/groups/{id}/children` for every group whose `subGroupCount` is not
@@ -117,6 +122,7 @@ pub enum SyncErrorCode {
     Malformed,
     Shape,
     TooLarge,
+    Unstable,
 }
 
 impl SyncErrorCode {
@@ -133,6 +139,7 @@ impl SyncErrorCode {
             SyncErrorCode::Malformed => "malformed",
             SyncErrorCode::Shape => "shape",
             SyncErrorCode::TooLarge => "too_large",
+            SyncErrorCode::Unstable => "unstable",
         }
     }
 }
@@ -159,6 +166,9 @@ impl fmt::Display for SyncError {
 }
 
 impl std::error::Error for SyncError {}
+
+/// How many times the user list is read when users come and go meanwhile.
+pub const USER_LIST_READS: u32 = 3;
 
 /// Warnings kept in full; later ones are only counted.
 pub const MAX_WARNINGS: usize = 50;
@@ -511,11 +521,36 @@ impl<'c, 'a> Sync<'c, 'a> {
         field(user, key, url).map(str::to_string)
     }
 
+    fn user_count(&mut self) -> Result<u64, SyncError> {
+        let url = self.c.admin_url("users/count");
+        let v = self.c.get_json(&url)?;
+        v.as_u64().ok_or_else(|| error(SyncErrorCode::Shape, format!("expected a count, got {v}"), Some(&format!("GET {url}"))))
+    }
+
     fn users(&mut self) -> Result<(), SyncError> {
         let brief = self.opts().attributes.is_empty();
         let rest = format!("users?briefRepresentation={brief}");
         let url = self.c.admin_url(&rest);
-        let users = self.c.get_all(&rest)?;
+        // Counted before and after: a change means the offset pages may have
+        // skipped someone (see the module docs).
+        let mut before = self.user_count()?;
+        let mut reads = 0;
+        let users = loop {
+            let users = self.c.get_all(&rest)?;
+            reads += 1;
+            let after = self.user_count()?;
+            if after == before {
+                break users;
+            }
+            if reads == USER_LIST_READS {
+                return Err(error(
+                    SyncErrorCode::Unstable,
+                    format!("the number of users kept changing while they were listed ({reads} reads, last {before} → {after}); the next sync will try again"),
+                    Some(&format!("GET {url}")),
+                ));
+            }
+            before = after;
+        };
         self.c.stats.users_listed = users.len();
         for u in &users {
             let u = object(u, &url)?;

@@ -66,6 +66,8 @@ struct FakeKeycloak {
     issued: u32,
     faults: Vec<Fault>,
     transport_errors: u32,
+    /// Deletes this user just before the request with this index is served.
+    delete_at_call: Option<(usize, String)>,
     now_ms: u64,
     sleeps: Vec<Duration>,
     log: Vec<String>,
@@ -85,6 +87,7 @@ impl FakeKeycloak {
             issued: 0,
             faults: Vec::new(),
             transport_errors: 0,
+            delete_at_call: None,
             now_ms: 1_700_000_000_000,
             sleeps: Vec::new(),
             log: Vec::new(),
@@ -251,6 +254,7 @@ impl FakeKeycloak {
         };
         let not_found = |what: &str| json(404, serde_json::json!({"error": format!("Could not find {what}"), "error_description": "For more on this error consult the server log."}));
         match rest {
+            ["users", "count"] => json(200, Value::from(self.users.iter().filter(|u| !u.service_account).count())),
             ["users"] => {
                 let ids = (0..self.users.len()).filter(|&u| !self.users[u].service_account).collect();
                 json(200, page(self.users_json(ids, brief(false)), Some(100)))
@@ -303,6 +307,22 @@ impl FakeKeycloak {
         HttpResponse { status: 200, headers: vec![], body: body.to_string() }
     }
 
+    /// Removes a user everywhere, keeping the indexes of the others valid.
+    fn delete(&mut self, username: &str) {
+        let u = self.uid(username);
+        self.users.remove(u);
+        let fix = |ids: &mut Vec<usize>| {
+            ids.retain(|i| *i != u);
+            for i in ids.iter_mut() {
+                if *i > u {
+                    *i -= 1;
+                }
+            }
+        };
+        self.groups.iter_mut().for_each(|g| fix(&mut g.members));
+        self.roles.values_mut().for_each(|r| fix(&mut r.users));
+    }
+
     fn calls_to(&self, needle: &str) -> usize {
         self.log.iter().filter(|l| l.contains(needle)).count()
     }
@@ -327,6 +347,10 @@ fn decode(s: &str) -> String {
 impl Transport for FakeKeycloak {
     fn send(&mut self, req: &HttpRequest) -> Result<HttpResponse, String> {
         self.log.push(format!("{} {}", req.method.as_str(), req.url));
+        if self.delete_at_call.as_ref().is_some_and(|(at, _)| *at + 1 == self.log.len()) {
+            let (_, username) = self.delete_at_call.take().unwrap();
+            self.delete(&username);
+        }
         if self.transport_errors > 0 {
             self.transport_errors -= 1;
             return Err("connection refused".into());
@@ -408,6 +432,43 @@ fn pages_to_the_end_across_many_pages() {
     assert!(kc.log.iter().any(|l| l.ends_with("/users?briefRepresentation=true&first=245&max=7")));
     // 140 = 20 full pages: a 21st, empty page proves the end.
     assert_eq!(kc.calls_to("/roles/approver/users?"), 21);
+}
+
+#[test]
+fn a_user_deleted_while_users_are_paged_makes_the_list_be_read_again() {
+    // Users by username: dora, fin.ana | fin.ben, fin.cy | mia, sam. Deleting
+    // dora after the first page shifts fin.ben to offset 1, which page two
+    // (first=2) never asks for.
+    let mut kc = FakeKeycloak::expense();
+    kc.delete_at_call = Some((3, "dora".into())); // token, count, page 0, then page 1
+    let got = fetch_snapshot(&source(serde_json::json!({"page_size": 2})), &mut kc).unwrap();
+    let names: Vec<&str> = got.snapshot.principals.keys().map(String::as_str).collect();
+    assert_eq!(names, ["fin.ana", "fin.ben", "fin.cy", "mia", "sam"]);
+    assert_eq!(kc.calls_to("/users/count"), 3, "before, after the first read, after the second");
+
+    // Users coming and going on every read: the sync gives up rather than guess.
+    let mut kc = FakeKeycloak::expense();
+    for i in 0..10 {
+        kc.user(&format!("temp{i}"));
+    }
+    struct Churn(FakeKeycloak);
+    impl Transport for Churn {
+        fn send(&mut self, req: &HttpRequest) -> Result<HttpResponse, String> {
+            if req.url.contains("/users?") && req.url.contains("first=0") {
+                let victim = self.0.users.iter().find(|u| u.username.starts_with("temp")).map(|u| u.username.clone());
+                self.0.delete(&victim.unwrap());
+            }
+            self.0.send(req)
+        }
+        fn sleep(&mut self, d: Duration) {
+            self.0.sleep(d)
+        }
+        fn now_millis(&self) -> u64 {
+            self.0.now_millis()
+        }
+    }
+    let e = fetch_snapshot(&source(Value::Null), &mut Churn(kc)).unwrap_err();
+    assert_eq!(e.code, SyncErrorCode::Unstable);
 }
 
 #[test]
@@ -494,8 +555,8 @@ fn a_500_in_the_middle_of_paging_is_retried_then_fails_the_sync() {
     assert_eq!(e.call.as_deref(), Some("GET http://kc/admin/realms/acme/users?briefRepresentation=true&first=20&max=10"));
     assert!(e.message.contains("500") && e.message.contains("3 retries"), "{e}");
     assert_eq!(kc.sleeps, [Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(2)]);
-    // token + pages 0 and 10 + four attempts at page 20.
-    assert_eq!(e.http_calls, 1 + 2 + 4);
+    // token + user count + pages 0 and 10 + four attempts at page 20.
+    assert_eq!(e.http_calls, 1 + 1 + 2 + 4);
     assert_eq!(e.http_calls as usize, kc.log.len());
 }
 
@@ -530,7 +591,7 @@ fn malformed_json_and_wrong_shapes_name_the_url() {
     assert!(e.message.contains("array"), "{e}");
 
     let mut kc = FakeKeycloak::expense();
-    kc.fault("/users", None, 200, 1).body = "[{\"id\": \"u1\", \"enabled\": true}]".into();
+    kc.fault("/acme/users?", None, 200, 1).body = "[{\"id\": \"u1\", \"enabled\": true}]".into();
     let e = fetch_snapshot(&source(Value::Null), &mut kc).unwrap_err();
     assert_eq!(e.code, SyncErrorCode::Shape);
     assert!(e.message.contains("username"), "{e}");

@@ -56,6 +56,9 @@ Implemented endpoints
     ``username``/``email``/``search`` substring filters and ``exact``,
     ``enabled``. Ordered by username; service-account users are left out, as
     Keycloak does.
+``GET /admin/realms/{realm}/users/count``
+    The number of users that list shows (service accounts left out); awe
+    asks before and after listing to notice users deleted mid-listing.
 ``GET /admin/realms/{realm}/groups``
     Top-level groups only, ordered by name, each with ``subGroupCount``
     (``subGroupsCount``, default true) and an empty ``subGroups`` (since
