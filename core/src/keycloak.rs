@@ -38,6 +38,18 @@
 //! the listed users (a service account, or a user created during the sync) is
 //! skipped and counted in [`FetchStats::skipped_members`].
 //!
+//! # What a user becomes
+//!
+//! The principal id is the `username` or the user `id` (option
+//! `principal_id`); `display_name` is `firstName lastName` (either may be
+//! missing), or the username when both are; `email` as Keycloak has it;
+//! `attributes` holds the first value of each attribute named in the options;
+//! `active` is Keycloak's `enabled` (disabled users are left out unless
+//! `include_disabled`; see `keycloak_options.rs`). Roles and groups whose
+//! names awe cannot store (a realm role named `Finance Director`, a group path
+//! over 512 characters) are left out with a warning in [`FetchStats::warnings`]
+//! rather than failing every sync.
+//!
 //! Not expanded: composite roles (a user holding a composite role that
 //! contains `finance-director` does not get `finance-director` unless they
 //! hold it directly or through a group) and the realm's default role.
@@ -64,6 +76,13 @@
 //! - A body that is not JSON: `malformed`; JSON that is not the shape
 //!   Keycloak returns (an object where a list belongs, a user without an id):
 //!   `shape`.
+//! - Any other status: `http_status`; a list over a million items:
+//!   `too_large`; users still coming and going after three reads: `unstable`.
+//!
+//! The default [`RetryPolicy`]: 3 retries after 0.5 s, 1 s, 2 s (doubling,
+//! at most 8 s); up to 5 rate-limit waits of at most 120 s each per call.
+//! The token is renewed 30 s (or half its lifetime, if shorter) before it
+//! expires, so a long sync rarely meets a 401 at all.
 //!
 //! [`FetchStats`] counts HTTP calls (every attempt), retries,
 //! re-authentications and time slept, for a status view.
@@ -207,7 +226,7 @@ pub fn fetch_snapshot(src: &KeycloakSource, transport: &mut dyn Transport) -> Re
 
 pub fn fetch_snapshot_with(src: &KeycloakSource, transport: &mut dyn Transport, policy: &RetryPolicy) -> Result<Fetched, SyncError> {
     let mut c = Client { src, t: transport, policy, token: None, stats: FetchStats::default() };
-    match Sync::new(&mut c).run() {
+    match RealmWalk::new(&mut c).run() {
         Ok(snapshot) => {
             debug_assert!(snapshot.validate().is_empty(), "{:?}", snapshot.validate());
             Ok(Fetched { snapshot, stats: c.stats })
@@ -437,7 +456,7 @@ fn status_then_json(r: &HttpResponse, call: &str) -> Result<Value, SyncError> {
     };
     let hint = match code {
         SyncErrorCode::Unauthorized => "; a fresh token was refused too",
-        SyncErrorCode::Forbidden => "; the service account needs realm-management roles view-users, query-groups, view-realm (and view-clients for client roles)",
+        SyncErrorCode::Forbidden => "; the service account needs the realm-management roles view-users and view-realm (and view-clients for client roles)",
         _ => "",
     };
     Err(error(code, format!("answered {} {}{hint}", r.status, snippet(&r.body)), Some(call)))
@@ -485,7 +504,7 @@ struct GroupRead {
 }
 
 /// The walk over one realm.
-struct Sync<'c, 'a> {
+struct RealmWalk<'c, 'a> {
     c: &'c mut Client<'a>,
     snap: Snapshot,
     /// Principal ids of disabled users left out, whose memberships are
@@ -494,9 +513,9 @@ struct Sync<'c, 'a> {
     groups_read: HashMap<String, GroupRead>,
 }
 
-impl<'c, 'a> Sync<'c, 'a> {
+impl<'c, 'a> RealmWalk<'c, 'a> {
     fn new(c: &'c mut Client<'a>) -> Self {
-        Sync { c, snap: Snapshot::default(), left_out: HashSet::new(), groups_read: HashMap::new() }
+        RealmWalk { c, snap: Snapshot::default(), left_out: HashSet::new(), groups_read: HashMap::new() }
     }
 
     fn run(mut self) -> Result<Snapshot, SyncError> {

@@ -13,10 +13,12 @@
 //!
 //! `base_url` is Keycloak's root (include a context path such as `/auth` if
 //! the server has one); the client is a confidential client with *service
-//! accounts* enabled whose service account holds the `realm-management`
-//! roles `view-users` (users, groups, memberships, and role members),
-//! `query-groups` and `view-realm` (listing groups and realm roles), and
-//! `view-clients` (only when `client_roles` is used).
+//! accounts* enabled whose service account holds these `realm-management`
+//! client roles: `view-users` (users, their count, groups and members),
+//! `view-realm` (role holders: `…/roles/{role}/users` checks it), and
+//! `view-clients` (only when `client_roles` is used). This list follows the
+//! permission checks in Keycloak's admin resources as read in its source; it
+//! has not been tried on a live server.
 //!
 //! # Options
 //!
