@@ -378,6 +378,24 @@ impl DirectoryDiff {
     }
 }
 
+/// Always allowed to deactivate this many, whatever the percentage: a small
+/// directory may lose a few people in one sync.
+pub const DEACTIVATIONS_ALWAYS_ALLOWED: usize = 10;
+
+/// Why applying `diff` over `current` would deactivate too much: more than
+/// `percent` % of the active principals `current` holds, and more than
+/// [`DEACTIVATIONS_ALWAYS_ALLOWED`]. An identity provider answering an
+/// empty or partial realm (a wrong group filter, a server restored from an
+/// old backup) must not empty the directory and strand every open task.
+pub fn too_many_deactivations(current: &Snapshot, diff: &DirectoryDiff, percent: u32) -> Option<String> {
+    let active = current.principals.values().filter(|p| p.active).count();
+    let leaving = diff.deactivate.len() + diff.update.iter().filter(|u| u.before.active && !u.after.active).count();
+    let allowed = (active * percent as usize / 100).max(DEACTIVATIONS_ALWAYS_ALLOWED);
+    (leaving > allowed).then(|| format!(
+        "this sync would deactivate {leaving} of {active} active principals, more than the {percent}% (max_deactivations) allowed; \
+         nothing was applied (awe.sync_directory(force => true) applies it)"))
+}
+
 /// The changes that turn `current` (what the database holds for a source)
 /// into `desired` (what the source says now). See the module docs.
 pub fn diff(current: &Snapshot, desired: &Snapshot) -> DirectoryDiff {
@@ -766,5 +784,28 @@ mod tests {
         assert_eq!(d.counts().removed, 4);
         desired.principals.get_mut("sam").unwrap().email = None;
         assert_eq!(diff(&expense(), &desired).update[0].changed, vec!["email"]);
+    }
+
+    #[test]
+    fn a_sync_that_would_empty_the_directory_is_refused() {
+        let mut big = Snapshot::default();
+        for i in 0..100 {
+            big.principals.insert(format!("u{i:03}"), rec("u"));
+        }
+        // An empty answer would deactivate all 100.
+        let wiped = diff(&big, &Snapshot::default());
+        assert!(too_many_deactivations(&big, &wiped, 25).unwrap().contains("deactivate 100 of 100"));
+        // 25 of 100 is within 25%; 26 is not; disabling counts like leaving.
+        let mut some = big.clone();
+        for i in 0..25 {
+            some.principals.remove(&format!("u{i:03}"));
+        }
+        assert!(too_many_deactivations(&big, &diff(&big, &some), 25).is_none());
+        some.principals.get_mut("u025").unwrap().active = false;
+        assert!(too_many_deactivations(&big, &diff(&big, &some), 25).is_some());
+        assert!(too_many_deactivations(&big, &diff(&big, &some), 100).is_none());
+        // A small directory may always lose ten.
+        let small = expense();
+        assert!(too_many_deactivations(&small, &diff(&small, &Snapshot::default()), 0).is_none());
     }
 }

@@ -47,6 +47,7 @@ catalogue! {
     AssigneeNotAllowed  => ("AWE-ASSIGNEE-NOT-ALLOWED", "PT409", 409, "the principal may not vote on this request (segregation of duties), so the task cannot go to them"),
     MaxRevisions        => ("AWE-MAX-REVISIONS", "PT409", 409, "the request already used the policy's max_revisions"),
     IdempotencyConflict => ("AWE-IDEMPOTENCY-CONFLICT", "PT409", 409, "the idempotency key was used before with a different body"),
+    DirectoryManaged    => ("AWE-DIRECTORY-MANAGED", "PT409", 409, "the directory entry comes from the tenant's directory source; change it there"),
     PolicyInvalid       => ("AWE-POLICY-INVALID", "PT422", 422, "the policy definition is invalid; details list every problem with its path"),
     Busy                => ("AWE-BUSY", "PT503", 503, "a lock could not be taken in time; retry"),
     VersionMismatch     => ("AWE-VERSION-MISMATCH", "PT503", 503, "the database's awe SQL is not the loaded library's version: run ALTER EXTENSION awe UPDATE"),

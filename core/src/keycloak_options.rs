@@ -31,7 +31,8 @@
 //!   "attributes": ["department", "costCenter"],
 //!   "page_size": 100,
 //!   "interval": "5m",
-//!   "include_disabled": false
+//!   "include_disabled": false,
+//!   "max_deactivations": 25
 //! }
 //! ```
 //!
@@ -45,6 +46,7 @@
 //! | `page_size` | `100` | `max` for every paged call, 1–1000. |
 //! | `interval` | `"5m"` | how often the worker syncs: a duration like `5m`, `1h` (at least `1m`). |
 //! | `include_disabled` | `false` | `false`: disabled Keycloak users are left out of the snapshot, so a principal who is disabled in Keycloak is deactivated in awe and loses its grants and memberships, and one disabled before its first sync is never created. `true`: disabled users are copied as inactive principals (`active: false`) keeping their grants and memberships, so the directory mirrors Keycloak. Either way a disabled user never gets a task. |
+//! | `max_deactivations` | `25` | the most a single sync may deactivate, in percent of the active principals the source manages (0–100; at least 10 principals are always allowed). A sync over it applies nothing and fails with `guard`: an identity provider that answers an empty or partial realm must not empty awe's directory. `awe.sync_directory(force => true)` applies one such sync anyway. |
 
 use crate::context_schema::kind as type_name;
 use crate::directory_sync::{check_group_path, check_role, MAX_ROLE_CHARS};
@@ -59,6 +61,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_INTERVAL_SECS: i64 = 300;
 pub const MIN_INTERVAL_SECS: i64 = 60;
+pub const DEFAULT_MAX_DEACTIVATIONS: u32 = 25;
 
 /// `"all"` or an explicit list of names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,6 +90,8 @@ pub struct KeycloakOptions {
     pub page_size: u32,
     pub interval_secs: i64,
     pub include_disabled: bool,
+    /// Percent of the managed active principals one sync may deactivate.
+    pub max_deactivations: u32,
 }
 
 impl Default for KeycloakOptions {
@@ -100,6 +105,7 @@ impl Default for KeycloakOptions {
             page_size: DEFAULT_PAGE_SIZE,
             interval_secs: DEFAULT_INTERVAL_SECS,
             include_disabled: false,
+            max_deactivations: DEFAULT_MAX_DEACTIVATIONS,
         }
     }
 }
@@ -110,7 +116,7 @@ pub fn client_role_name(client_id: &str, role: &str) -> String {
 }
 
 const OPTION_FIELDS: &[&str] =
-    &["realm_roles", "client_roles", "groups", "principal_id", "attributes", "page_size", "interval", "include_disabled"];
+    &["realm_roles", "client_roles", "groups", "principal_id", "attributes", "page_size", "interval", "include_disabled", "max_deactivations"];
 
 impl KeycloakOptions {
     /// Reads options; `Err` lists every problem. `null` means all defaults.
@@ -180,6 +186,7 @@ fn read_options(r: &mut Reader, path: &str, v: &Value) -> KeycloakOptions {
         Some(other) => r.problem(join(path, "interval"), "type", format!("must be a duration string like \"5m\", got {}", type_name(other))),
     }
     o.include_disabled = r.boolean(map, path, "include_disabled", false);
+    o.max_deactivations = r.integer(map, path, "max_deactivations", 0, 100, DEFAULT_MAX_DEACTIVATIONS as u64) as u32;
     o
 }
 
@@ -312,6 +319,7 @@ pub fn options_json(o: &KeycloakOptions) -> Value {
     m.insert("page_size".into(), Value::from(o.page_size));
     m.insert("interval".into(), Value::from(format!("{}s", o.interval_secs)));
     m.insert("include_disabled".into(), Value::from(o.include_disabled));
+    m.insert("max_deactivations".into(), Value::from(o.max_deactivations));
     Value::Object(m)
 }
 

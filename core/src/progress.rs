@@ -387,6 +387,8 @@ impl<'p, 'e> Machine<'p, 'e> {
         if old.kind == RuleKind::Approver {
             let why = if to == SYSTEM_ACTOR {
                 Some("\"system\" is reserved for the engine")
+            } else if !self.env.dir.inactive(&[to.to_string()])?.is_empty() {
+                Some("inactive")
             } else if let Some(reason) = self.sod_violation(old.stage, to)? {
                 Some(reason)
             } else if self.policy.forbid_repeat_approvers && self.earlier_approvers(old.stage).contains(to) {
@@ -470,7 +472,7 @@ impl<'p, 'e> Machine<'p, 'e> {
     /// Adds tasks to an active stage (SLA escalation), recording each new
     /// task and the task it replaces (`expired_task_id`), if any, in the
     /// event. Returns the new ids.
-    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str, expired_task_id: Option<&str>) -> AweResult<Vec<String>> {
+    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str, expired_task_id: Option<&str>, reason: &str) -> AweResult<Vec<String>> {
         if self.state.stages[stage] != StageStatus::Active {
             return Ok(Vec::new());
         }
@@ -486,6 +488,7 @@ impl<'p, 'e> Machine<'p, 'e> {
             "task_ids": ids,
             "tasks": tasks.iter().map(|(id, p)| json!({"task_id": id, "assignee": p})).collect::<Vec<_>>(),
             "expired_task_id": expired_task_id,
+            "reason": reason,
         }));
         Ok(ids)
     }
@@ -517,32 +520,10 @@ impl<'p, 'e> Machine<'p, 'e> {
             }
             BreachAction::Escalate => {
                 self.emit("task.overdue", sys, Some(task.stage), Some(task.id.clone()), json!({"assignee": task.assignee, "action": "escalate"}));
-                let mut principals = Vec::new();
-                for rule in &b.rules {
-                    principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
-                }
-                // Escalation honours segregation of duties like any
-                // resolution, and never escalates an overdue task to its own
-                // assignee (an escalated task that is overdue in turn
-                // changes nothing); people who already have a live task on
-                // the stage are not added twice (add_approvers).
-                let mut kept = Vec::new();
-                for p in principals {
-                    if p != task.assignee && p != SYSTEM_ACTOR && self.sod_violation(task.stage, &p)?.is_none()
-                        && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
-                        kept.push(p);
-                    }
-                }
-                // Escalation adds approvers. On an `all` stage the overdue task
-                // would still block, so there it expires and the escalation
-                // approvers take its place (if escalation found anyone).
-                let expired = (!kept.is_empty() && stage.mode == Mode::All).then(|| task.id.clone());
-                if expired.is_some() {
-                    let idx = self.task_index(&task.id)?;
-                    self.set_task(idx, TaskStatus::Expired);
-                }
-                self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref())?;
-                self.advance_or_fail(sys)?;
+                // On an `all` stage the overdue task would still block, so
+                // there it expires and the escalation approvers take its place.
+                let expire = stage.mode == Mode::All;
+                self.escalate(&task, &b.rules, "sla_breach", expire)?;
                 Ok(None)
             }
             BreachAction::AutoApprove | BreachAction::AutoReject => {
@@ -557,6 +538,63 @@ impl<'p, 'e> Machine<'p, 'e> {
                 Ok(None)
             }
         }
+    }
+
+    /// Adds the approvers `rules` resolve to the task's stage
+    /// (`stage.escalated`, with `reason`), and expires the task when
+    /// `expire_task` and escalation found anyone. Escalation honours
+    /// segregation of duties like any resolution, never goes to the task's
+    /// own assignee (an escalated task that is overdue in turn changes
+    /// nothing), nor to anyone inactive; people who already have a live task
+    /// on the stage are not added twice (add_approvers).
+    fn escalate(&mut self, task: &Task, rules: &[crate::policy::Rule], reason: &str, expire_task: bool) -> AweResult<()> {
+        let sys = SYSTEM_ACTOR;
+        let mut principals = Vec::new();
+        for rule in rules {
+            principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
+        }
+        let inactive: HashSet<String> = self.env.dir.inactive(&principals)?.into_iter().collect();
+        let mut kept = Vec::new();
+        for p in principals {
+            if p != task.assignee && p != SYSTEM_ACTOR && !inactive.contains(&p) && self.sod_violation(task.stage, &p)?.is_none()
+                && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
+                kept.push(p);
+            }
+        }
+        let expired = (!kept.is_empty() && expire_task).then(|| task.id.clone());
+        if expired.is_some() {
+            let idx = self.task_index(&task.id)?;
+            self.set_task(idx, TaskStatus::Expired);
+        }
+        self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref(), reason)?;
+        self.advance_or_fail(sys)
+    }
+
+    /// The task's assignee is no longer active in the directory (they left,
+    /// or were disabled in the identity provider). Recorded as
+    /// `task.assignee_inactive`. Where the stage escalates on breach
+    /// (`on_breach: {action: escalate}`), its escalation rules apply at once
+    /// and the leaver's task expires (whatever the stage's mode: nobody will
+    /// decide it); otherwise the task stays open, for an admin to reassign
+    /// (the `awe.stalled_tasks` view lists it). Returns whether anything was
+    /// recorded.
+    pub fn assignee_inactive(&mut self, task_id: &str) -> AweResult<bool> {
+        let task = self.task(task_id)?.clone();
+        if task.status != TaskStatus::Open || self.state.status.is_terminal() {
+            return Ok(false);
+        }
+        let stage = &self.policy.stages[task.stage];
+        let rules = match &stage.on_breach {
+            Some(b) if b.action == BreachAction::Escalate && task.kind == RuleKind::Approver => Some(b.rules.clone()),
+            _ => None,
+        };
+        self.emit("task.assignee_inactive", SYSTEM_ACTOR, Some(task.stage), Some(task.id.clone()),
+            json!({"assignee": task.assignee, "kind": task.kind.as_str(), "escalated": rules.is_some()}));
+        match rules {
+            Some(rules) if self.state.stages[task.stage] == StageStatus::Active => self.escalate(&task, &rules, "assignee_inactive", true)?,
+            _ => {}
+        }
+        Ok(true)
     }
 
     fn push_task(&mut self, stage: usize, principal: &str, delegated_from: Option<String>, kind: RuleKind, required: bool) -> String {

@@ -413,7 +413,7 @@ fn http_stage_waits_in_resolving_until_answered() {
 fn escalation_adds_approvers_to_an_active_stage() {
     let mut w = World::new(one_stage(json!({"mode": "any"}), &["a"]));
     w.submit(json!({})).unwrap();
-    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated", None)).unwrap();
+    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated", None, "sla_breach")).unwrap();
     assert_eq!(w.open(), vec!["a", "fd"]);
     w.decide("fd", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
@@ -708,4 +708,46 @@ fn a_next_stage_that_cannot_start_fails_the_request_and_the_decision_stands() {
     assert_eq!(a.status, TaskStatus::Approved, "the decision is recorded");
     let failed = w.events.iter().find(|e| e.kind == "request.failed").unwrap();
     assert!(failed.data["reason"].as_str().unwrap().contains("could not start"), "{failed:?}");
+}
+
+#[test]
+fn a_leaver_on_an_all_stage_is_replaced_by_its_escalation() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "all", "rules": users(&["a", "b"]),
+        "sla": "1d", "on_breach": {"action": "escalate", "rules": [{"type": "role", "role": "fd"}]}}]}));
+    w.dir.roles.insert("fd".into(), vec!["b".into(), "gone".into(), "dora".into()]);
+    w.submit(json!({})).unwrap();
+    w.dir.inactive = vec!["b".into(), "gone".into()];
+    let b = w.task_of("b");
+    assert!(w.run(|m| m.assignee_inactive(&b)).unwrap());
+    // b's task expired; escalation went to the one active, eligible holder.
+    assert_eq!(w.open(), vec!["a", "dora"]);
+    let escalated = w.events.iter().find(|e| e.kind == "stage.escalated").unwrap();
+    assert_eq!((escalated.data["reason"].as_str(), escalated.data["expired_task_id"].as_str()), (Some("assignee_inactive"), Some(b.as_str())));
+    assert!(w.kinds().contains(&"task.assignee_inactive"));
+    // Noting it again changes nothing.
+    assert!(!w.run(|m| m.assignee_inactive(&b)).unwrap());
+    w.decide("a", Approve).unwrap();
+    w.decide("dora", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn a_leaver_without_escalation_rules_leaves_the_task_open_for_an_admin() {
+    let mut w = World::new(one_stage(json!({"mode": "all"}), &["a", "b"]));
+    w.submit(json!({})).unwrap();
+    w.dir.inactive = vec!["b".into()];
+    let b = w.task_of("b");
+    assert!(w.run(|m| m.assignee_inactive(&b)).unwrap());
+    // The stage still needs b's vote: nothing silently lowers the bar.
+    w.decide("a", Approve).unwrap();
+    assert_eq!((w.state.status, w.open()), (RequestStatus::InReview, vec!["b"]));
+    let noted = w.events.iter().find(|e| e.kind == "task.assignee_inactive").unwrap();
+    assert_eq!(noted.data["escalated"], false);
+    // Reassigning to another leaver is refused; to someone active it works.
+    assert_eq!(w.run(|m| m.reassign("admin", &b, "b", None)).unwrap_err().code, Code::BadInput);
+    w.dir.inactive.push("c".into());
+    assert_eq!(w.run(|m| m.reassign("admin", &b, "c", None)).unwrap_err().code, Code::AssigneeNotAllowed);
+    w.run(|m| m.reassign("admin", &b, "d", None)).unwrap();
+    w.decide("d", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
 }

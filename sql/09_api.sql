@@ -253,6 +253,31 @@ end $$;
 create function awe_api.eval_logic(rule jsonb, data jsonb default '{}') returns jsonb
     language plpgsql stable as $$ begin perform awe._require_role('awe_admin'); return awe.eval_logic(rule, data); end $$;
 
+-- Directory sources (docs/directory.md) -----------------------------------------
+create function awe_api.set_directory_source(kind text, base_url text, realm text, client_id text, client_secret text,
+                                             options jsonb default null, alert_url text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.set_directory_source(kind, base_url, realm, client_id, client_secret, options, alert_url);
+end $$;
+create function awe_api.set_directory_source_secret(client_secret text) returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.set_directory_source_secret(client_secret); end $$;
+create function awe_api.remove_directory_source() returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.remove_directory_source(); end $$;
+create function awe_api.sync_directory(force text default 'false') returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.sync_directory(awe._arg_boolean(force, 'force'));
+end $$;
+create function awe_api.import_directory(document jsonb, force text default 'false') returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.import_directory(document, awe._arg_boolean(force, 'force'));
+end $$;
+
 -- Endpoints and deliveries ---------------------------------------------------
 create function awe_api.register_endpoint(url text, description text default null) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.register_endpoint(url, description); end $$;
@@ -316,7 +341,7 @@ select * from awe.delegations d
 
 -- The directory, for admins and viewers.
 create view awe_api.principals with (security_invoker = true) as
-select principal_id, display_name, email, attributes, active, created_at, updated_at
+select principal_id, display_name, email, attributes, active, created_at, updated_at, managed_by
   from awe.principal where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
 create view awe_api.role_grants with (security_invoker = true) as
 select role, principal_id from awe.role_grant
@@ -324,6 +349,15 @@ select role, principal_id from awe.role_grant
 create view awe_api.group_members with (security_invoker = true) as
 select group_path, principal_id from awe.group_member
  where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+
+create view awe_api.directory_sync_status with (security_invoker = true) as
+select kind, base_url, realm, client_id, options, sync_interval, alert_url, running, next_sync_at, last_attempt_at,
+       last_success_at, last_duration_ms, last_counts, last_stats, last_error_code, last_error, consecutive_failures,
+       created_at, updated_at
+  from awe.directory_sync_status where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.stalled_tasks with (security_invoker = true) as
+select task_id, request_id, stage_index, assignee, kind, created_at, inactive_since
+  from awe.stalled_tasks where awe._is('awe_admin');
 
 create view awe_api.error_codes as
 select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')::int as http_status, e ->> 'meaning' as meaning
