@@ -249,3 +249,28 @@ fn an_import_is_a_sync_from_a_document_and_guards_against_emptying() {
     assert!(bad.detail.clone().unwrap()["details"]["problems"].as_array().unwrap().len() >= 3, "{bad:?}");
     assert_eq!(count(&mut db, "select count(*)::text from awe.principal where tenant_id = awe.current_tenant() and active"), 5);
 }
+
+#[test]
+fn the_compose_realm_export_gives_the_expense_directory() {
+    // docker/keycloak/realm-awe.json, read by the stand-in as Keycloak would
+    // import it, synced with the client it defines for awe.
+    let export = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker/keycloak/realm-awe.json");
+    let k = StandIn::start(&["--realm-export", export]);
+    let mut db = Db::new();
+    db.json("select awe.set_directory_source('keycloak', $1, 'awe', 'awe-directory-sync', 'change-me-directory-sync', '{\"realm_roles\": [\"finance-director\", \"awe_approver\"]}')::text",
+        &[&k.url]);
+    let s = sync(&mut db, false);
+    assert_eq!(s["last_error"], Value::Null, "{s}");
+    let principals = db.column("select string_agg(principal_id, ',' order by principal_id) from awe.principal where tenant_id = awe.current_tenant()", &[]);
+    assert_eq!(principals[0], "ada,dora,fin.ana,fin.ben,fin.cy,mia,sam", "people, never the service accounts");
+    let members = db.column("select string_agg(principal_id, ',' order by principal_id) from awe.group_member where tenant_id = awe.current_tenant() and group_path = '/finance/approvers'", &[]);
+    assert_eq!(members[0], "fin.ana,fin.ben,fin.cy");
+    assert_eq!(db.column("select string_agg(principal_id, ',') from awe.role_grant where tenant_id = awe.current_tenant() and role = 'finance-director'", &[]), vec!["dora"]);
+    // The expense example's policy resolves against it.
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/expense-report.yaml")).unwrap();
+    let imported = db.json("select awe.import_policy($1, 'yaml')::text", &[&yaml]);
+    db.json("select awe.activate_policy('expense.report', $1::text::int)::text", &[&imported["version"].to_string()]);
+    let r = db.json("select awe.submit('expense.report', 'expense_report', 'EXP-1', '{\"amount\": 12500, \"submitter\": \"sam\", \"manager\": \"mia\"}', 'sam')::text", &[]);
+    db.decide(&r, "mia", "approve");
+    assert_eq!(db.open(&r), vec!["fin.ana", "fin.ben", "fin.cy"]);
+}

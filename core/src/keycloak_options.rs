@@ -409,4 +409,13 @@ mod tests {
             vec![("realm", "value"), ("client_id", "required"), ("client_secret", "type"), ("base_url", "value"), ("options.x", "unknown_field")]
         );
     }
+
+    /// docs/directory.md is where users read the options: every one is there.
+    #[test]
+    fn every_option_is_documented() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/directory.md")).unwrap();
+        for f in OPTION_FIELDS {
+            assert!(doc.contains(&format!("| `{f}` |")), "docs/directory.md lacks the option {f}");
+        }
+    }
 }

@@ -67,16 +67,18 @@ fn failed(e: &SyncError) -> Outcome {
 }
 
 /// Applies a finished read, or records why there is nothing to apply.
-pub fn finish(c: &SpiClient<'_>, job: &SyncJob, outcome: Outcome, finished_us: i64) -> AweResult<()> {
+/// `last_duration_ms` runs from the lease to the end of applying: reading
+/// Keycloak and writing the difference.
+pub fn finish(c: &SpiClient<'_>, job: &SyncJob, outcome: Outcome, read_us: i64) -> AweResult<()> {
     let tenant = job.tenant();
     let Some((failures, alerted)) = store::lock_unchanged(c, tenant, job.source.version_us)? else {
         return Ok(()); // removed, or changed meanwhile (then due again at once)
     };
     let now = crate::session::now_us(c)?;
-    let duration_ms = (finished_us - job.started_us) / 1000;
+    let duration_ms = |end_us: i64| (end_us - job.started_us) / 1000;
     let fail = |code: &str, message: &str, stats: Option<Value>| -> AweResult<()> {
         pgrx::warning!("awe worker: directory sync of tenant {tenant} failed ({code}): {message}");
-        store::record_failure(c, tenant, now, failures, duration_ms, code, message, stats)?;
+        store::record_failure(c, tenant, now, failures, duration_ms(read_us), code, message, stats)?;
         if failures + 1 >= ALERT_AFTER_FAILURES && !alerted {
             if let Some(url) = &job.source.alert_url {
                 store::queue_message(c, tenant, now, url, "directory.sync_failed", json!({
@@ -105,7 +107,7 @@ pub fn finish(c: &SpiClient<'_>, job: &SyncJob, outcome: Outcome, finished_us: i
                 "changes": d.counts(), "principals": f.snapshot.principals.len(), "roles": f.snapshot.roles.len(),
                 "groups": f.snapshot.groups.len(), "grants": f.snapshot.grant_count(), "memberships": f.snapshot.membership_count(),
             });
-            store::record_success(c, tenant, now, duration_ms, counts, stats)?;
+            store::record_success(c, tenant, now, duration_ms(unix_us()), counts, stats)?;
             if alerted {
                 if let Some(url) = &job.source.alert_url {
                     store::queue_message(c, tenant, now, url, "directory.sync_recovered", json!({

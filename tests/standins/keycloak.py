@@ -18,7 +18,9 @@ not Keycloak: no login, no admin console, no writes through the Admin API.
 
 Options: ``--port`` (0 = a free port), ``--host`` (default 127.0.0.1),
 ``--seed big|expense|empty`` (default expense), ``--seed-file F`` (a JSON file
-in the shape ``GET /__dump`` returns; overrides ``--seed``), ``--realm``
+in the shape ``GET /__dump`` returns; overrides ``--seed``), ``--realm-export F``
+(a Keycloak realm export such as docker/keycloak/realm-awe.json: its users,
+groups, roles and confidential clients; overrides both), ``--realm``
 (default ``acme``), ``--client-id``/``--client-secret`` (the confidential
 client with a service account; default ``awe-sync``/``awe-sync-secret``),
 ``--token-lifespan`` seconds (default 300, Keycloak's default access-token
@@ -301,6 +303,61 @@ def seed_big(realm, client_id, client_secret):
             "submitter": {"id": _uuid(rng), "users": [u["id"] for u in users[:300]], "groups": []},
         },
     })
+    return data
+
+
+def seed_realm_export(path):
+    """A Keycloak realm export (the JSON `kc.sh export` writes and
+    `--import-realm` reads, as in docker/keycloak/realm-awe.json): its users
+    with their groups, realm roles and client roles, its groups with
+    sub-groups, realm roles and confidential clients. Only what the Admin
+    API reads here is taken; the rest (mappers, scope mappings, credentials)
+    is ignored."""
+    with open(path) as f:
+        exp = json.load(f)
+    rng = random.Random(11)
+    data = {"realm": exp["realm"], "users": [], "groups": [], "roles": {}, "clients": []}
+
+    def role(container, name, description=None):
+        return container.setdefault(name, {"id": _uuid(rng), "description": description, "users": [], "groups": []})
+
+    for r in exp.get("roles", {}).get("realm", []):
+        role(data["roles"], r["name"], r.get("description"))
+
+    def client(client_id):
+        c = next((c for c in data["clients"] if c["clientId"] == client_id), None)
+        if not c:
+            c = {"id": _uuid(rng), "clientId": client_id, "secret": None, "serviceAccountsEnabled": False,
+                 "publicClient": False, "roles": {}}
+            data["clients"].append(c)
+        return c
+
+    for c in exp.get("clients", []):
+        x = client(c["clientId"])
+        x.update({"secret": c.get("secret"), "serviceAccountsEnabled": c.get("serviceAccountsEnabled", False),
+                  "publicClient": c.get("publicClient", False)})
+    for client_id, roles in exp.get("roles", {}).get("client", {}).items():
+        for r in roles:
+            role(client(client_id)["roles"], r["name"], r.get("description"))
+
+    def groups(items):
+        for g in items:
+            _add_group(rng, data, g["path"])
+            groups(g.get("subGroups", []))
+
+    groups(exp.get("groups", []))
+    for u in exp.get("users", []):
+        rep = _user(rng, u["username"], u.get("firstName"), u.get("lastName"), u.get("enabled", True),
+                    u.get("attributes"), u.get("serviceAccountClientId"))
+        rep["email"] = u.get("email")
+        data["users"].append(rep)
+        for g in u.get("groups", []):
+            _add_group(rng, data, g, [rep["id"]])
+        for r in u.get("realmRoles", []):
+            role(data["roles"], r)["users"].append(rep["id"])
+        for client_id, roles in u.get("clientRoles", {}).items():
+            for r in roles:
+                role(client(client_id)["roles"], r)["users"].append(rep["id"])
     return data
 
 
@@ -761,13 +818,16 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--seed", choices=["big", "expense", "empty"], default="expense")
     p.add_argument("--seed-file", help="a JSON file in the shape GET /__dump returns")
+    p.add_argument("--realm-export", help="a Keycloak realm export (docker/keycloak/realm-awe.json); its realm name wins")
     p.add_argument("--realm", default="acme")
     p.add_argument("--client-id", default="awe-sync")
     p.add_argument("--client-secret", default="awe-sync-secret")
     p.add_argument("--token-lifespan", type=int, default=300, help="access token lifespan in seconds")
     p.add_argument("--log", action="store_true", help="log every request on stderr")
     a = p.parse_args(argv)
-    if a.seed_file:
+    if a.realm_export:
+        data = seed_realm_export(a.realm_export)
+    elif a.seed_file:
         with open(a.seed_file) as f:
             data = json.load(f)
     elif a.seed == "big":
