@@ -78,11 +78,12 @@ begin
     return awe.submit(policy_key, artifact_type, artifact_id, context, requester, callback_url, idempotency_key);
 end $$;
 
-create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null)
+create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null,
+                               data jsonb default null)
     returns jsonb language plpgsql volatile as $$
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
-    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments);
+    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments, data);
 end $$;
 
 create function awe_api.resubmit(request_id text, context jsonb, comment text default null) returns jsonb
@@ -171,14 +172,12 @@ begin
     return awe.verify_timeline(id);
 end $$;
 
--- The person's own inbox (never another principal's). available_actions
--- is a JSON array here: postrust decodes RPC result columns by type and
--- returns text[] as null, while jsonb reads the same on both servers.
+-- The person's own inbox (never another principal's).
 create type awe_api.inbox_item as (
     task_id uuid, request_id uuid, policy_key text, policy_version int, artifact_type text, artifact_id text,
     stage_index int, stage text, kind text, required boolean, status text, assignee text, delegated_from text,
     due_at timestamptz, claimed_by text, created_at timestamptz, request_status text, requester text,
-    context jsonb, available_actions jsonb);
+    context jsonb, available_actions jsonb, summary jsonb);
 
 create function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
                               after_created_at text default null, after_task_id text default null,
@@ -188,7 +187,7 @@ begin
     perform awe._require_role('awe_approver', 'awe_admin');
     return query select i.task_id, i.request_id, i.policy_key, i.policy_version, i.artifact_type, i.artifact_id,
                         i.stage_index, i.stage, i.kind, i.required, i.status, i.assignee, i.delegated_from, i.due_at,
-                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, to_jsonb(i.available_actions)
+                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, i.available_actions, i.summary
                    from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
                                   awe._arg_timestamptz(after_created_at, 'after_created_at'),
                                   awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size')) i;

@@ -348,3 +348,133 @@ grant select on awe_api.directory_sync_status, awe_api.stalled_tasks to awe_view
 select pg_catalog.pg_extension_config_dump('awe.directory_source', '');
 select pg_catalog.pg_extension_config_dump('awe.directory_source_secret', '');
 select pg_catalog.pg_extension_config_dump('awe.leaver', '');
+
+-- The approver's side (docs/policies.md, docs/summaries.md): typed actions,
+-- decision data, the requester's revision task, request summaries.
+alter domain awe.task_status drop constraint task_status_check;
+alter domain awe.task_status add constraint task_status_check
+    check (value in ('open', 'approved', 'rejected', 'abstained', 'changes_requested', 'skipped', 'superseded',
+                     'reassigned', 'cancelled', 'expired', 'completed'));
+alter domain awe.task_kind drop constraint task_kind_check;
+alter domain awe.task_kind add constraint task_kind_check check (value in ('approver', 'observer', 'revision'));
+alter table awe.request add column summary jsonb;
+alter table awe.task add column decision_data jsonb;
+
+drop function awe.decide(uuid, text, text, jsonb);
+create function awe.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null,
+                           data jsonb default null)
+    returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_decide';
+revoke execute on function awe.decide(uuid, text, text, jsonb, jsonb) from public;
+grant execute on function awe.decide(uuid, text, text, jsonb, jsonb) to awe_user;
+drop function awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text);
+create function awe._task_actions(task_id uuid, stage_index int, revision int, assignee text, kind text, required boolean,
+                                  status text, claimed_by text, request_id uuid, request_status text, request_revision int,
+                                  requester text, context jsonb, policy_key text, policy_version int, viewer text,
+                                  submitter text)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_task_actions';
+revoke execute on function awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text, text) from public;
+grant execute on function awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text, text) to awe_reader;
+alter type awe.inbox_item alter attribute available_actions type jsonb, add attribute summary jsonb;
+create or replace function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
+                          policy_key text default null, after_created_at timestamptz default null,
+                          after_task_id uuid default null, page_size int default 50)
+    returns setof awe.inbox_item
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+    tn      text := awe.current_tenant();
+    viewer  text := coalesce(principal, awe.current_actor());
+    whom    text[];
+begin
+    if page_size is null or page_size not between 1 and 500 then
+        perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
+    end if;
+    if (after_created_at is null) <> (after_task_id is null) then
+        perform awe._raise('AWE-BAD-INPUT', 'pass both after_created_at and after_task_id, or neither');
+    end if;
+    -- The viewer, plus everyone whose active delegation chain reaches the
+    -- viewer (any hop may act, as awe.decide allows), at most 5 hops.
+    with recursive chain(principal_id, depth) as (
+        select viewer collate "C", 0
+        union
+        select d.principal_id, c.depth + 1
+          from chain c
+          join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
+         where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
+    select array_agg(distinct principal_id) into whom from chain;
+    -- Page first (an ordered, limited index scan per principal), then join
+    -- only the rows returned: the cost stays ~page_size whatever the backlog.
+    -- What the viewer may do with each task is the engine's own answer, from
+    -- the same code awe.decide checks with.
+    return query
+    select t.task_id, t.request_id, r.policy_key::text, r.policy_version, r.artifact_type::text, r.artifact_id::text,
+           t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required,
+           t.status::text, t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at,
+           r.status::text, r.requester::text, r.context,
+           awe._task_actions(t.task_id, t.stage_index, t.revision, t.assignee, t.kind, t.required, t.status, t.claimed_by,
+                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer,
+                             r.created_by),
+           r.summary
+      from (select k.*
+              from unnest(whom) as w(principal_id)
+              cross join lateral (
+                    select * from awe.task x
+                     where x.tenant_id = tn and x.assignee = w.principal_id
+                       and (inbox.status is null or x.status = inbox.status)
+                       and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
+                       and (inbox.artifact_type is null and inbox.policy_key is null or exists (
+                            select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
+                               and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)
+                               and (inbox.policy_key is null or f.policy_key = inbox.policy_key)))
+                     order by x.created_at, x.task_id
+                     limit page_size) k
+             order by k.created_at, k.task_id
+             limit page_size) t
+      join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
+      join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+     order by t.created_at, t.task_id;
+end $$;
+create or replace view awe.requests with (security_invoker = true) as
+select request_id, policy_key, policy_version, artifact_type, artifact_id, status, revision, requester, callback_url,
+       context, stage_status, created_by, created_at, updated_at, decided_at, expires_at, summary
+  from awe.request
+ where tenant_id = awe.current_tenant();
+create or replace view awe.tasks with (security_invoker = true) as
+select task_id, request_id, stage_index, revision, assignee, delegated_from, kind, required, status, due_at,
+       claimed_by, claimed_at, decided_by, decided_at, comment, created_at, updated_at, decision_data
+  from awe.task
+ where tenant_id = awe.current_tenant();
+
+alter type awe_api.inbox_item add attribute summary jsonb;
+create or replace function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
+                              after_created_at text default null, after_task_id text default null,
+                              page_size text default '50')
+    returns setof awe_api.inbox_item language plpgsql stable as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return query select i.task_id, i.request_id, i.policy_key, i.policy_version, i.artifact_type, i.artifact_id,
+                        i.stage_index, i.stage, i.kind, i.required, i.status, i.assignee, i.delegated_from, i.due_at,
+                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, i.available_actions, i.summary
+                   from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
+                                  awe._arg_timestamptz(after_created_at, 'after_created_at'),
+                                  awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size')) i;
+end $$;
+drop function awe_api.decide(text, text, text, jsonb);
+create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null,
+                               data jsonb default null)
+    returns jsonb language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments, data);
+end $$;
+revoke all on function awe_api.decide(text, text, text, jsonb, jsonb) from public;
+grant execute on function awe_api.decide(text, text, text, jsonb, jsonb) to awe_viewer, awe_approver, awe_caller, awe_admin;
+create or replace view awe_api.requests with (security_invoker = true) as
+select r.* from awe.requests r
+ where awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer')
+    or r.requester = awe.current_actor()
+    or exists (select 1 from awe.task t where t.tenant_id = awe.current_tenant() and t.request_id = r.request_id
+                  and (t.assignee = awe.current_actor() or t.decided_by = awe.current_actor()));
+create or replace view awe_api.tasks with (security_invoker = true) as
+select t.* from awe.tasks t
+ where t.assignee = awe.current_actor() or t.decided_by = awe.current_actor()
+    or awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer');

@@ -106,6 +106,7 @@ const EXERCISED: &[(&str, &str)] = &[
     ("AWE-IDEMPOTENCY-CONFLICT", "PT409"),
     ("AWE-DIRECTORY-MANAGED", "PT409"),
     ("AWE-POLICY-INVALID", "PT422"),
+    ("AWE-DECISION-INVALID", "PT422"),
     ("AWE-BUSY", "PT503"),
 ];
 
@@ -825,4 +826,31 @@ fn e_directory_managed() {
     refused(&mut db, "AWE-DIRECTORY-MANAGED", "PT409", |db| db.try_json(r#"select awe.import_directory('{"users": []}')::text"#, &[]));
     assert_eq!(db.column("select coalesce(display_name, '-') from awe.principal where tenant_id = awe.current_tenant()", &[]), vec!["-"]);
     db.exec("select awe.remove_directory_source()");
+}
+
+#[test]
+fn e_decision_invalid() {
+    // A rejection without the comment the stage requires, an approval
+    // without the data its decision_schema asks for or failing its
+    // decision_check: refused with each problem's path, nothing recorded.
+    let mut db = Db::new();
+    let key = db.stages(json!([{"name": "s", "rules": users(&["alice"]), "require_comment": ["reject"],
+        "decision_schema": {"type": "object", "required": ["approved_amount"], "properties": {"approved_amount": {"type": "number"}}},
+        "decision_check": {"<=": [{"var": "decision.approved_amount"}, {"var": "context.amount"}]}}]));
+    let r = db.submit(&key, json!({"amount": 100}));
+    let task = db.task_of(&r, "alice");
+    db.act_as("alice");
+    let paths = |e: DbError| -> Vec<String> {
+        e.detail.unwrap()["details"]["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap().to_string()).collect()
+    };
+    let e = refused(&mut db, "AWE-DECISION-INVALID", "PT422", |db| db.try_json("select awe.decide($1::text::uuid, 'reject')::text", &[&task]));
+    assert_eq!(paths(e), vec!["comment"]);
+    let e = refused(&mut db, "AWE-DECISION-INVALID", "PT422", |db| db.try_json("select awe.decide($1::text::uuid, 'approve')::text", &[&task]));
+    assert_eq!(paths(e), vec!["data.approved_amount"]);
+    let e = refused(&mut db, "AWE-DECISION-INVALID", "PT422",
+        |db| db.try_json("select awe.decide($1::text::uuid, 'approve', data => '{\"approved_amount\": 500}')::text", &[&task]));
+    assert_eq!(paths(e), vec!["decision_check"]);
+    let ok = db.json("select awe.decide($1::text::uuid, 'approve', data => '{\"approved_amount\": 90}')::text", &[&task]);
+    assert_eq!(ok["status"], "approved");
+    assert_eq!(ok["tasks"][0]["decision_data"], json!({"approved_amount": 90}));
 }

@@ -49,6 +49,7 @@ catalogue! {
     IdempotencyConflict => ("AWE-IDEMPOTENCY-CONFLICT", "PT409", 409, "the idempotency key was used before with a different body"),
     DirectoryManaged    => ("AWE-DIRECTORY-MANAGED", "PT409", 409, "the directory entry comes from the tenant's directory source; change it there"),
     PolicyInvalid       => ("AWE-POLICY-INVALID", "PT422", 422, "the policy definition is invalid; details list every problem with its path"),
+    DecisionInvalid     => ("AWE-DECISION-INVALID", "PT422", 422, "the decision lacks the comment or data the stage requires, or fails its decision_check; details list every problem with its path"),
     Busy                => ("AWE-BUSY", "PT503", 503, "a lock could not be taken in time; retry"),
     VersionMismatch     => ("AWE-VERSION-MISMATCH", "PT503", 503, "the database's awe SQL is not the loaded library's version: run ALTER EXTENSION awe UPDATE"),
     Cancelled           => ("AWE-CANCELLED", "57014", 500, "the statement was cancelled (statement_timeout or a cancel request) while awe was evaluating a rule"),
