@@ -74,6 +74,8 @@ create table awe.task (
     updated_at     timestamptz not null,
     -- What the approver added to the decision (the stage's decision_schema).
     decision_data  jsonb,
+    -- When the assignee is told the task is due soon (80% of its SLA).
+    notify_at      timestamptz,
     primary key (tenant_id, task_id)
     -- No foreign key to request: tasks are written only by awe, in the same
     -- statement that inserts or updates their locked request row, and

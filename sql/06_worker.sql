@@ -259,6 +259,7 @@ declare
     share int;
     breached int := 0;
     expired int := 0;
+    due_soon int := 0;
     failed int := 0;
     clock timestamptz := awe.now();
 begin
@@ -295,7 +296,24 @@ begin
             raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, item.tenant_id, sqlerrm;
         end;
     end loop;
-    return jsonb_build_object('breached', breached, 'expired', expired, 'failed', failed);
+    -- Due-soon notifications (sql/08_notifications.sql), per tenant in turn.
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.notify_at <= clock);
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.task_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
+                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.notify_at <= clock
+                                       order by k.notify_at limit share) x loop
+        begin
+            if awe._task_due_soon(item.tenant_id, item.task_id) then due_soon := due_soon + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, item.tenant_id, sqlerrm;
+            update awe.task t set notify_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
+        end;
+    end loop;
+    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
 end $$;
 
 -- Say at once when nothing will deliver this database's webhooks or run its

@@ -280,7 +280,7 @@ select k.tenant_id, k.task_id, k.request_id, k.stage_index, k.assignee, k.kind, 
   join awe.principal p on p.tenant_id = k.tenant_id and p.principal_id = k.assignee
  where k.tenant_id = awe.current_tenant() and k.status = 'open' and not p.active;
 
--- Grants and row-level security for the new objects (sql/08_security.sql).
+-- Grants and row-level security for the new objects (sql/10_security.sql).
 grant select on awe.directory_source, awe.leaver, awe.directory_sync_status, awe.stalled_tasks to awe_reader;
 revoke all on awe.directory_source_secret from awe_reader;
 revoke execute on function awe._refuse_if_managed(text, text, text), awe.set_directory_source(text, text, text, text, text, jsonb, text),
@@ -299,7 +299,7 @@ begin
     end loop;
 end $$;
 
--- The REST surface (sql/09_api.sql).
+-- The REST surface (sql/11_api.sql).
 -- Directory sources (docs/directory.md) -----------------------------------------
 create function awe_api.set_directory_source(kind text, base_url text, realm text, client_id text, client_secret text,
                                              options jsonb default null, alert_url text default null) returns jsonb
@@ -344,7 +344,7 @@ grant execute on function awe_api.set_directory_source(text, text, text, text, t
     to awe_viewer, awe_approver, awe_caller, awe_admin;
 grant select on awe_api.directory_sync_status, awe_api.stalled_tasks to awe_viewer, awe_approver, awe_caller, awe_admin;
 
--- pg_dump keeps the new tables' rows (sql/10_backup.sql).
+-- pg_dump keeps the new tables' rows (sql/12_backup.sql).
 select pg_catalog.pg_extension_config_dump('awe.directory_source', '');
 select pg_catalog.pg_extension_config_dump('awe.directory_source_secret', '');
 select pg_catalog.pg_extension_config_dump('awe.leaver', '');

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 pub mod api;
 pub mod fmgr;
 pub mod logic;
+pub mod notify;
 pub mod operate;
 pub mod render;
 pub mod session;
@@ -26,9 +27,11 @@ extension_sql_file!("../sql/04_request.sql", name = "request", requires = ["poli
 extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"]);
 extension_sql_file!("../sql/06_worker.sql", name = "worker", requires = ["inbox"]);
 extension_sql_file!("../sql/07_directory_sync.sql", name = "directory_sync", requires = ["worker"]);
-extension_sql_file!("../sql/08_security.sql", name = "security", requires = ["directory_sync"]);
-extension_sql_file!("../sql/09_api.sql", name = "api", requires = ["security"]);
-extension_sql_file!("../sql/10_backup.sql", name = "backup", requires = ["api"]);
+extension_sql_file!("../sql/08_notifications.sql", name = "notifications", requires = ["directory_sync"]);
+extension_sql_file!("../sql/09_summaries.sql", name = "summaries", requires = ["notifications"]);
+extension_sql_file!("../sql/10_security.sql", name = "security", requires = ["summaries"]);
+extension_sql_file!("../sql/11_api.sql", name = "api", requires = ["security"]);
+extension_sql_file!("../sql/12_backup.sql", name = "backup", requires = ["api"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -73,7 +73,7 @@ pub fn write(c: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: &Poli
     if apply(c, s, row, policy, effects, w)? {
         crate::worker::wake::wake_on_commit();
     }
-    Ok(())
+    crate::notify::after_write(c, s, row, policy, effects)
 }
 
 /// A request without locking it, with its policy: for reading and for

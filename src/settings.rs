@@ -27,6 +27,7 @@ pub static CLOCK_OFFSET: GucSetting<Option<CString>> = GucSetting::<Option<CStri
 pub static AUTHENTICATOR_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"authenticator"));
 pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant"));
 pub static ACTOR_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"sub"));
+pub static CONSOLE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 // The worker's settings (defined only when awe is preloaded).
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -70,6 +71,7 @@ pub fn define() {
     string(c"awe.authenticator_role", c"The role PostgREST logs in as; only its sessions trust JWT claims.", &AUTHENTICATOR_ROLE, GucContext::Sighup);
     string(c"awe.tenant_claim", c"JWT claim (dotted path) that names the tenant.", &TENANT_CLAIM, GucContext::Sighup);
     string(c"awe.actor_claim", c"JWT claim (dotted path) that names the principal.", &ACTOR_CLAIM, GucContext::Sighup);
+    string(c"awe.console_url", c"The console's address; notifications link to <console_url>/requests/<id>.", &CONSOLE_URL, GucContext::Sighup);
 }
 
 /// The worker's settings; only while preloading.

@@ -16,6 +16,7 @@ pub mod keycloak_options;
 pub mod lanes;
 pub mod logic;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod policy_diff;
 pub mod policy_fmt;

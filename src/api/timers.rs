@@ -73,3 +73,28 @@ fn expire_request(a: &Args) -> AweResult<bool> {
         Ok(true)
     })
 }
+
+crate::entry!(pg_finfo_awe_task_due_soon, awe_task_due_soon, task_due_soon);
+
+/// `awe._task_due_soon(tenant, task_id)`: the task's due-soon notification,
+/// if it is still open and its assignee has a channel for it; its
+/// notify_at is cleared either way (one notice per task).
+fn task_due_soon(a: &Args) -> AweResult<bool> {
+    let tenant = a.req_text(0, "tenant_id")?;
+    let task_id = a.uuid(1, "task_id")?;
+    Spi::connect_mut(|c| {
+        run(c, "update awe.task set notify_at = null where tenant_id = $1 and task_id = $2", &[arg::text(&tenant), arg::uuid(&task_id)])?;
+        let s = Session { tenant: tenant.clone(), actor: SYSTEM_ACTOR.into(), now: crate::session::now_us(c)? };
+        let (row, policy) = crate::operate::load_unlocked(c, &s, &request_of(c, &tenant, &task_id)?)?;
+        if row.state.status.is_terminal() {
+            return Ok(false);
+        }
+        crate::notify::due_soon(c, &s, &row, &policy, &task_id)
+    })
+}
+
+fn request_of(c: &SpiClient<'_>, tenant: &str, task_id: &str) -> AweResult<String> {
+    let row = first(c, "select request_id::text from awe.task where tenant_id = $1 and task_id = $2", &[arg::text(tenant), arg::uuid(task_id)])?
+        .ok_or_else(|| awe_core::AweError::new(awe_core::Code::TaskNotFound, format!("task {task_id} not found")))?;
+    required(&row, 1)
+}

@@ -19,12 +19,14 @@ use std::collections::HashMap;
 type Window = (String, i64, i64, i64);
 
 #[derive(Default)]
-struct Cache {
+pub(super) struct Cache {
     generation: u64,
     roles: HashMap<(String, String), Vec<String>>,
     groups: HashMap<(String, String, bool), Vec<String>>,
     delegations: HashMap<(String, String), Vec<Window>>,
     inactive: HashMap<(String, String), bool>,
+    /// Notification channels by principal (store::notify).
+    pub(super) channels: HashMap<(String, String), Option<super::notify::Channel>>,
 }
 
 thread_local! {
@@ -32,7 +34,7 @@ thread_local! {
 }
 
 /// The cached answer for `key`, if the cache is of `generation`.
-fn peek<K: std::hash::Hash + Eq, V: Clone>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: &K) -> Option<V> {
+pub(super) fn peek<K: std::hash::Hash + Eq, V: Clone>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: &K) -> Option<V> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.generation != generation {
@@ -44,7 +46,7 @@ fn peek<K: std::hash::Hash + Eq, V: Clone>(generation: u64, map: fn(&mut Cache) 
 
 /// Remembers an answer loaded under `generation`, unless the directory
 /// changed meanwhile; bounded per backend.
-fn remember<K: std::hash::Hash + Eq, V>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: K, v: V) {
+pub(super) fn remember<K: std::hash::Hash + Eq, V>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: K, v: V) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.generation == generation {

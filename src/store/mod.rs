@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod directory;
 pub mod directory_sync;
 pub mod endpoint;
+pub mod notify;
 pub mod policy;
 pub mod request;
 pub mod resolver_job;

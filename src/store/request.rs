@@ -14,7 +14,7 @@ macro_rules! request_columns {
     () => {
         "r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, r.callback_url,
                 r.requester, r.created_by, r.last_seq, r.last_hash, r.status, r.revision, r.context::text,
-                r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at"
+                r.stage_status, r.callback_endpoint_id::text, r.created_at, r.updated_at, r.decided_at, r.expires_at, r.summary::text"
     };
 }
 /// The request row as loaded under `FOR UPDATE`.
@@ -36,6 +36,8 @@ pub struct RequestRow {
     pub updated_at: i64,
     pub decided_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// The request's summary (template, then the model's), as stored.
+    pub summary: Option<serde_json::Value>,
     pub state: RequestState,
     /// What the engine does not model of each task: when it was decided and
     /// the decision's comment, by task id.
@@ -147,6 +149,7 @@ fn request_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<RequestRow> {
         updated_at: unix_us_column(row, 17)?.unwrap_or_default(),
         decided_at: unix_us_column(row, 18)?,
         expires_at: unix_us_column(row, 19)?,
+        summary: column::<String>(row, 20)?.and_then(|t| serde_json::from_str(&t).ok()),
         state,
         task_notes: Default::default(),
     })
@@ -296,9 +299,9 @@ impl Params {
         let (now, k) = (self.now, self.tasks);
         format!("t as (
     insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, timer_at, created_at, updated_at)
+                          required, status, due_at, timer_at, created_at, updated_at, notify_at)
     select $1, x.task_id::uuid, $2, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, x.due_at, x.due_at, ${now}, ${now}
+           x.required, x.status, x.due_at, x.due_at, ${now}, ${now}, x.due_at - (x.due_at - ${now}) / 5
       from unnest(${}::text[], ${}::int[], ${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::boolean[],
                   ${}::text[], ${}::timestamptz[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
                                                         required, status, due_at))",
@@ -459,6 +462,7 @@ pub fn new_row(id: &str, policy_key: &str, policy_version: i32, artifact_type: &
         updated_at: s.now,
         decided_at: None,
         expires_at,
+        summary: None,
         state,
         task_notes: Default::default(),
     }

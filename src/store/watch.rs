@@ -21,13 +21,16 @@ pub enum Watched {
     Tenants = 2,
 }
 
-const TABLES: [(&str, Watched); 6] = [
+const TABLES: [(&str, Watched); 8] = [
     ("awe.policy_version", Watched::PolicyVersions),
     ("awe.principal", Watched::Directory),
     ("awe.role_grant", Watched::Directory),
     ("awe.group_member", Watched::Directory),
     ("awe.delegation", Watched::Directory),
     ("awe.tenant", Watched::Tenants),
+    // Notification channels hang on principals (an attribute) and endpoints.
+    ("awe.notification_channel", Watched::Directory),
+    ("awe.endpoint", Watched::Directory),
 ];
 
 const GROUPS: usize = 3;

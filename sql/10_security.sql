@@ -30,7 +30,7 @@ grant usage on schema awe_api to awe_anon, awe_viewer, awe_approver, awe_caller,
 -- Reading: every table but the secrets' values, the role mapping and the
 -- heartbeat, under row-level security.
 grant select on all tables in schema awe to awe_reader;
-revoke select on awe.endpoint_secret, awe.directory_source_secret, awe.worker_heartbeat, awe.tenant_role from awe_reader;
+revoke select on awe.endpoint_secret, awe.directory_source_secret, awe.model_endpoint_secret, awe.worker_heartbeat, awe.tenant_role from awe_reader;
 grant select (tenant_id, endpoint_id, secret_id, created_at, expires_at) on awe.endpoint_secret to awe_reader;
 -- Writing: nobody (an earlier grant, in an older install, is taken back too).
 revoke insert, update, delete, truncate on all tables in schema awe from public, awe_reader, awe_user;
