@@ -23,6 +23,7 @@ pub mod progress;
 pub mod resolve;
 pub mod simulate;
 pub mod strict_json;
+pub mod summarizer;
 pub mod summary;
 pub mod time;
 pub mod timeline;
