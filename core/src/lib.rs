@@ -24,6 +24,8 @@ pub mod progress;
 pub mod resolve;
 pub mod simulate;
 pub mod strict_json;
+pub mod summarizer;
+pub mod summary;
 pub mod time;
 pub mod timeline;
 pub mod webhook;
