@@ -7,7 +7,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export AWE_PG_BIN := $(patsubst %/,%,$(dir $(PG_CONFIG)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
-E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory docs
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory summaries notifications docs
 
 .PHONY: test demo up down reset psql bench prereqs install unit pgtest e2e stack crash upgrade package package-test clean
 

@@ -79,7 +79,7 @@ begin
     insert into awe.notification_channel as c (tenant_id, principal_id, url, endpoint_id, kinds, digest)
     values (t, set_notification_channel.principal_id, set_notification_channel.url, e, set_notification_channel.kinds,
             set_notification_channel.digest)
-    on conflict (tenant_id, principal_id) do update
+    on conflict on constraint notification_channel_pkey do update
        set url = excluded.url, endpoint_id = excluded.endpoint_id, kinds = excluded.kinds, digest = excluded.digest, updated_at = now()
     returning * into r;
     return to_jsonb(r) - 'tenant_id' - 'endpoint_id';

@@ -57,7 +57,7 @@ begin
     end if;
     insert into awe.model_endpoint as m (tenant_id, name, api, base_url)
     values (t, register_model_endpoint.name, register_model_endpoint.api, rtrim(register_model_endpoint.base_url, '/'))
-    on conflict (tenant_id, name) do update set api = excluded.api, base_url = excluded.base_url, updated_at = now()
+    on conflict on constraint model_endpoint_pkey do update set api = excluded.api, base_url = excluded.base_url, updated_at = now()
     returning * into r;
     delete from awe.model_endpoint_secret s where s.tenant_id = t and s.name = register_model_endpoint.name;
     if bearer_token is not null and bearer_token <> '' then

@@ -277,6 +277,43 @@ begin
     return awe.import_directory(document, awe._arg_boolean(force, 'force'));
 end $$;
 
+-- Notification channels (docs/notifications.md): a person their own; an
+-- admin anyone's --------------------------------------------------------------
+create function awe_api.set_notification_channel(url text, kinds jsonb default null, digest text default null,
+                                                 principal_id text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_caller', 'awe_admin');
+    if principal_id is not null and principal_id is distinct from awe.current_actor() and not awe._is('awe_admin') then
+        perform awe._raise('AWE-FORBIDDEN', 'only an admin sets another principal''s notification channel');
+    end if;
+    if kinds is not null and jsonb_typeof(kinds) <> 'array' then
+        perform awe._raise('AWE-BAD-INPUT', 'kinds must be a JSON array of notification kinds');
+    end if;
+    return awe.set_notification_channel(coalesce(principal_id, awe.current_actor()), url,
+                                        (select array_agg(k) from jsonb_array_elements_text(kinds) k),
+                                        awe._arg_interval(digest, 'digest'));
+end $$;
+create function awe_api.remove_notification_channel(principal_id text default null) returns void
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_caller', 'awe_admin');
+    if principal_id is not null and principal_id is distinct from awe.current_actor() and not awe._is('awe_admin') then
+        perform awe._raise('AWE-FORBIDDEN', 'only an admin removes another principal''s notification channel');
+    end if;
+    perform awe.remove_notification_channel(coalesce(principal_id, awe.current_actor()));
+end $$;
+
+-- Model endpoints for summaries (docs/summaries.md), admins ------------------
+create function awe_api.register_model_endpoint(name text, api text, base_url text, bearer_token text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.register_model_endpoint(name, api, base_url, bearer_token);
+end $$;
+create function awe_api.remove_model_endpoint(name text) returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.remove_model_endpoint(name); end $$;
+
 -- Endpoints and deliveries ---------------------------------------------------
 create function awe_api.register_endpoint(url text, description text default null) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.register_endpoint(url, description); end $$;
@@ -357,6 +394,13 @@ select kind, base_url, realm, client_id, options, sync_interval, alert_url, runn
 create view awe_api.stalled_tasks with (security_invoker = true) as
 select task_id, request_id, stage_index, assignee, kind, created_at, inactive_since
   from awe.stalled_tasks where awe._is('awe_admin');
+
+create view awe_api.notification_channels with (security_invoker = true) as
+select * from awe.notification_channels c where awe._is('awe_admin') or c.principal_id = awe.current_actor();
+create view awe_api.model_endpoints with (security_invoker = true) as
+select * from awe.model_endpoints where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.summary_jobs with (security_invoker = true) as
+select * from awe.summary_jobs where awe._is('awe_admin');
 
 create view awe_api.error_codes as
 select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')::int as http_status, e ->> 'meaning' as meaning

@@ -478,3 +478,367 @@ create or replace view awe_api.tasks with (security_invoker = true) as
 select t.* from awe.tasks t
  where t.assignee = awe.current_actor() or t.decided_by = awe.current_actor()
     or awe._is('awe_caller') or awe._is('awe_admin') or awe._is('awe_viewer');
+
+-- Notifications to an approver's channel (sql/08_notifications.sql).
+alter table awe.task add column notify_at timestamptz;
+create table awe.notification_channel (
+    tenant_id      text collate "C" not null references awe.tenant on delete cascade,
+    principal_id   text collate "C" not null,
+    url            text not null,
+    endpoint_id    uuid not null,
+    -- null: every kind.
+    kinds          text[],
+    -- null: each notification at once; else one task.digest per interval.
+    digest         interval,
+    last_digest_at timestamptz,
+    created_at     timestamptz not null default now(),
+    updated_at     timestamptz not null default now(),
+    primary key (tenant_id, principal_id),
+    foreign key (tenant_id, endpoint_id) references awe.endpoint on delete cascade
+);
+
+-- Tasks whose due-soon notification is due (awe.run_due_timers).
+create index task_notify on awe.task (tenant_id, notify_at) where status = 'open' and notify_at is not null;
+
+-- Notifications waiting for their channel's next digest.
+create table awe.notification_pending (
+    tenant_id       text collate "C" not null,
+    notification_id bigint generated always as identity,
+    principal_id    text collate "C" not null,
+    body            jsonb not null,
+    created_at      timestamptz not null,
+    primary key (tenant_id, notification_id)
+);
+create index notification_pending_principal on awe.notification_pending (tenant_id, principal_id, notification_id);
+
+-- Backends remember who has a channel; a change to the channels, the
+-- endpoints they hang on or the principals (a channel may come from the
+-- directory attribute `notification_url`) makes every backend forget.
+create trigger notification_channel_changed after insert or update or delete or truncate on awe.notification_channel
+    for each statement execute function awe._tables_changed();
+create trigger endpoint_changed after insert or update or delete or truncate on awe.endpoint
+    for each statement execute function awe._tables_changed();
+
+-- The registered endpoint a URL is under: the endpoint's URL itself, or it
+-- followed by a path, query or fragment (no open relay).
+create function awe._endpoint_of_url(tenant_id text, url text) returns uuid
+    language sql stable set search_path = pg_catalog, pg_temp as $$
+    select e.endpoint_id from awe.endpoint e
+     where e.tenant_id = _endpoint_of_url.tenant_id
+       and (_endpoint_of_url.url = e.url or left(_endpoint_of_url.url, length(e.url) + 1) in (e.url || '/', e.url || '?', e.url || '#'))
+     order by length(e.url) desc limit 1
+$$;
+
+-- A principal's channel: where their notifications go, which kinds, and
+-- whether they come one by one or as a digest per interval (at least a
+-- second). Replaces an earlier one.
+create function awe.set_notification_channel(principal_id text, url text, kinds text[] default null, digest interval default null)
+    returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); e uuid; r awe.notification_channel;
+begin
+    perform awe._check_principal_id(principal_id);
+    if url is null or length(url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'url is required (at most 2048 characters)');
+    end if;
+    if kinds is not null and (cardinality(kinds) = 0 or exists (
+            select 1 from unnest(kinds) k where k is null or k not in ('task.assigned', 'task.escalated', 'task.reminder', 'task.due_soon'))) then
+        perform awe._raise('AWE-BAD-INPUT', 'kinds must be null (every kind) or a non-empty list of task.assigned, task.escalated, task.reminder, task.due_soon');
+    end if;
+    if digest is not null and digest < interval '1 second' then
+        perform awe._raise('AWE-BAD-INPUT', 'digest must be at least 1 second (or null: each notification at once)');
+    end if;
+    e := awe._endpoint_of_url(t, url);
+    if e is null then
+        perform awe._raise('AWE-CALLBACK-NOT-ALLOWED', format('%s is not under any endpoint registered for tenant %s', url, t));
+    end if;
+    insert into awe.notification_channel as c (tenant_id, principal_id, url, endpoint_id, kinds, digest)
+    values (t, set_notification_channel.principal_id, set_notification_channel.url, e, set_notification_channel.kinds,
+            set_notification_channel.digest)
+    on conflict on constraint notification_channel_pkey do update
+       set url = excluded.url, endpoint_id = excluded.endpoint_id, kinds = excluded.kinds, digest = excluded.digest, updated_at = now()
+    returning * into r;
+    return to_jsonb(r) - 'tenant_id' - 'endpoint_id';
+end $$;
+
+create function awe.remove_notification_channel(principal_id text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+begin
+    delete from awe.notification_channel c where c.tenant_id = awe.current_tenant() and c.principal_id = remove_notification_channel.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s has no notification channel', principal_id));
+    end if;
+end $$;
+
+create view awe.notification_channels with (security_invoker = true) as
+select principal_id, url, kinds, digest, last_digest_at, created_at, updated_at
+  from awe.notification_channel
+ where tenant_id = awe.current_tenant();
+
+-- One task's due-soon notification (Rust): sent if its assignee has a
+-- channel that wants it; the task's notify_at is cleared either way.
+create function awe._task_due_soon(tenant_id text, task_id uuid) returns boolean
+    language c volatile as 'MODULE_PATHNAME', 'awe_task_due_soon';
+
+-- Run by the worker every poll: each channel whose digest is due sends its
+-- waiting notifications as one task.digest, oldest first.
+create function awe._send_digests(max_channels int default 100) returns int
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+    ch record;
+    sent int := 0;
+    items jsonb;
+    n int;
+    last_id bigint;
+begin
+    for ch in select c.tenant_id, c.principal_id, c.url, c.endpoint_id
+                from awe.notification_channel c
+               where c.digest is not null and (c.last_digest_at is null or c.last_digest_at + c.digest <= now())
+                 and exists (select 1 from awe.notification_pending p where p.tenant_id = c.tenant_id and p.principal_id = c.principal_id)
+               order by c.last_digest_at nulls first
+               limit max_channels loop
+        select jsonb_agg(p.body order by p.notification_id), count(*), max(p.notification_id) into items, n, last_id
+          from awe.notification_pending p where p.tenant_id = ch.tenant_id and p.principal_id = ch.principal_id;
+        insert into awe.delivery (tenant_id, event_id, event_type, endpoint_id, url, next_attempt_at, created_at, message)
+        values (ch.tenant_id, gen_random_uuid(), 'task.digest', ch.endpoint_id, ch.url, now(), now(),
+                jsonb_build_object('type', 'task.digest',
+                                   'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                   'data', jsonb_build_object('tenant', ch.tenant_id, 'principal', ch.principal_id,
+                                                              'count', n, 'notifications', items)));
+        delete from awe.notification_pending p
+         where p.tenant_id = ch.tenant_id and p.principal_id = ch.principal_id and p.notification_id <= last_id;
+        update awe.notification_channel c set last_digest_at = now()
+         where c.tenant_id = ch.tenant_id and c.principal_id = ch.principal_id;
+        sent := sent + 1;
+    end loop;
+    if sent > 0 then
+        perform awe._wake_worker();
+    end if;
+    return sent;
+end $$;
+
+create or replace function awe.run_due_timers(max_items int default 200) returns jsonb
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+    item record;
+    tenants text[];
+    share int;
+    breached int := 0;
+    expired int := 0;
+    due_soon int := 0;
+    failed int := 0;
+    clock timestamptz := awe.now();
+begin
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.timer_at <= clock);
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.task_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
+                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.timer_at <= clock
+                                       order by k.timer_at limit share) x loop
+        begin
+            if awe._fire_task_timer(item.tenant_id, item.task_id) then breached := breached + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, item.tenant_id, sqlerrm;
+            update awe.task t set timer_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
+        end;
+    end loop;
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.request r where r.tenant_id = t.tenant_id and r.expires_at <= clock
+                      and r.status in ('pending', 'in_review', 'changes_requested'));
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.request_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select r.tenant_id, r.request_id from awe.request r
+                                       where r.tenant_id = d.tenant_id and r.expires_at <= clock
+                                         and r.status in ('pending', 'in_review', 'changes_requested')
+                                       order by r.expires_at limit share) x loop
+        begin
+            if awe._expire_request(item.tenant_id, item.request_id) then expired := expired + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, item.tenant_id, sqlerrm;
+        end;
+    end loop;
+    -- Due-soon notifications (sql/08_notifications.sql), per tenant in turn.
+    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
+     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.notify_at <= clock);
+    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
+    for item in select x.tenant_id, x.task_id
+                  from unnest(tenants) as d(tenant_id)
+                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
+                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.notify_at <= clock
+                                       order by k.notify_at limit share) x loop
+        begin
+            if awe._task_due_soon(item.tenant_id, item.task_id) then due_soon := due_soon + 1; end if;
+        exception when others then
+            failed := failed + 1;
+            raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, item.tenant_id, sqlerrm;
+            update awe.task t set notify_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
+        end;
+    end loop;
+    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
+end $$;
+
+-- Summaries from a language model (sql/09_summaries.sql).
+create table awe.model_endpoint (
+    tenant_id  text collate "C" not null references awe.tenant on delete cascade,
+    name       text collate "C" not null check (name ~ '^[A-Za-z0-9._-]{1,64}$'),
+    api        text collate "C" not null check (api in ('ollama', 'openai')),
+    base_url   text not null check (base_url ~ '^https?://' and length(base_url) <= 2048),
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    primary key (tenant_id, name)
+);
+
+-- The bearer token, like webhook secrets: no role but the owner reads it.
+create table awe.model_endpoint_secret (
+    tenant_id  text collate "C" not null,
+    name       text collate "C" not null,
+    bearer     text not null,
+    primary key (tenant_id, name),
+    foreign key (tenant_id, name) references awe.model_endpoint on delete cascade
+);
+
+create table awe.summary_job (
+    tenant_id       text collate "C" not null,
+    request_id      uuid not null,
+    revision        int not null,
+    status          awe.job_status not null default 'pending',
+    attempts        int not null default 0,
+    next_attempt_at timestamptz not null,
+    lease_until     timestamptz,
+    last_error      text,
+    created_at      timestamptz not null,
+    finished_at     timestamptz,
+    primary key (tenant_id, request_id, revision)
+);
+create index summary_job_due on awe.summary_job (tenant_id, next_attempt_at) where status in ('pending', 'running');
+
+-- Registers (or replaces) a model endpoint: a name policies use, the API it
+-- speaks, its base URL (…/api/chat or …/v1/chat/completions is added), and
+-- an optional bearer token for hosted, OpenAI-compatible servers.
+create function awe.register_model_endpoint(name text, api text, base_url text, bearer_token text default null) returns jsonb
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); r awe.model_endpoint;
+begin
+    if name is null or name !~ '^[A-Za-z0-9._-]{1,64}$' then
+        perform awe._raise('AWE-BAD-INPUT', 'name must be 1-64 letters, digits, dots, dashes or underscores');
+    elsif api is null or api not in ('ollama', 'openai') then
+        perform awe._raise('AWE-BAD-INPUT', 'api must be "ollama" (POST /api/chat) or "openai" (POST /v1/chat/completions)');
+    elsif base_url is null or base_url !~ '^https?://[^/?#]+' or length(base_url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'base_url must be an http:// or https:// URL such as http://localhost:11434');
+    end if;
+    insert into awe.model_endpoint as m (tenant_id, name, api, base_url)
+    values (t, register_model_endpoint.name, register_model_endpoint.api, rtrim(register_model_endpoint.base_url, '/'))
+    on conflict on constraint model_endpoint_pkey do update set api = excluded.api, base_url = excluded.base_url, updated_at = now()
+    returning * into r;
+    delete from awe.model_endpoint_secret s where s.tenant_id = t and s.name = register_model_endpoint.name;
+    if bearer_token is not null and bearer_token <> '' then
+        insert into awe.model_endpoint_secret (tenant_id, name, bearer) values (t, register_model_endpoint.name, bearer_token);
+    end if;
+    return to_jsonb(r) - 'tenant_id' || jsonb_build_object('has_bearer_token', coalesce(bearer_token, '') <> '');
+end $$;
+
+create function awe.remove_model_endpoint(name text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+begin
+    delete from awe.model_endpoint m where m.tenant_id = awe.current_tenant() and m.name = remove_model_endpoint.name;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no model endpoint %s', name));
+    end if;
+end $$;
+
+create view awe.model_endpoints with (security_invoker = true) as
+select m.name, m.api, m.base_url, exists (select 1 from awe.model_endpoint_secret s where s.tenant_id = m.tenant_id and s.name = m.name)
+           as has_bearer_token, m.created_at, m.updated_at
+  from awe.model_endpoint m
+ where m.tenant_id = awe.current_tenant();
+
+-- The tenant's summary jobs, for admins watching the model.
+create view awe.summary_jobs with (security_invoker = true) as
+select request_id, revision, status, attempts, next_attempt_at, last_error, created_at, finished_at
+  from awe.summary_job
+ where tenant_id = awe.current_tenant();
+
+-- Grants and row-level security for the new objects (sql/10_security.sql).
+grant select on awe.notification_channel, awe.notification_pending, awe.model_endpoint, awe.summary_job,
+    awe.notification_channels, awe.model_endpoints, awe.summary_jobs to awe_reader;
+revoke all on awe.model_endpoint_secret from awe_reader;
+revoke execute on function awe._endpoint_of_url(text, text), awe.set_notification_channel(text, text, text[], interval),
+    awe.remove_notification_channel(text), awe._task_due_soon(text, uuid), awe._send_digests(int),
+    awe.register_model_endpoint(text, text, text, text), awe.remove_model_endpoint(text) from public;
+grant execute on function awe.set_notification_channel(text, text, text[], interval), awe.remove_notification_channel(text),
+    awe.register_model_endpoint(text, text, text, text), awe.remove_model_endpoint(text) to awe_user;
+do $$
+declare t regclass;
+begin
+    foreach t in array array['awe.notification_channel', 'awe.notification_pending', 'awe.model_endpoint',
+                             'awe.model_endpoint_secret', 'awe.summary_job']::regclass[] loop
+        execute format('alter table %s enable row level security', t);
+        execute format('alter table %s force row level security', t);
+        execute format('create policy tenant_isolation on %s using (tenant_id = (select awe.current_tenant()))', t);
+    end loop;
+end $$;
+
+-- The REST surface (sql/11_api.sql).
+-- Notification channels (docs/notifications.md): a person their own; an
+-- admin anyone's --------------------------------------------------------------
+create function awe_api.set_notification_channel(url text, kinds jsonb default null, digest text default null,
+                                                 principal_id text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_caller', 'awe_admin');
+    if principal_id is not null and principal_id is distinct from awe.current_actor() and not awe._is('awe_admin') then
+        perform awe._raise('AWE-FORBIDDEN', 'only an admin sets another principal''s notification channel');
+    end if;
+    if kinds is not null and jsonb_typeof(kinds) <> 'array' then
+        perform awe._raise('AWE-BAD-INPUT', 'kinds must be a JSON array of notification kinds');
+    end if;
+    return awe.set_notification_channel(coalesce(principal_id, awe.current_actor()), url,
+                                        (select array_agg(k) from jsonb_array_elements_text(kinds) k),
+                                        awe._arg_interval(digest, 'digest'));
+end $$;
+create function awe_api.remove_notification_channel(principal_id text default null) returns void
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_caller', 'awe_admin');
+    if principal_id is not null and principal_id is distinct from awe.current_actor() and not awe._is('awe_admin') then
+        perform awe._raise('AWE-FORBIDDEN', 'only an admin removes another principal''s notification channel');
+    end if;
+    perform awe.remove_notification_channel(coalesce(principal_id, awe.current_actor()));
+end $$;
+
+-- Model endpoints for summaries (docs/summaries.md), admins ------------------
+create function awe_api.register_model_endpoint(name text, api text, base_url text, bearer_token text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.register_model_endpoint(name, api, base_url, bearer_token);
+end $$;
+create function awe_api.remove_model_endpoint(name text) returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.remove_model_endpoint(name); end $$;
+
+create view awe_api.notification_channels with (security_invoker = true) as
+select * from awe.notification_channels c where awe._is('awe_admin') or c.principal_id = awe.current_actor();
+create view awe_api.model_endpoints with (security_invoker = true) as
+select * from awe.model_endpoints where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.summary_jobs with (security_invoker = true) as
+select * from awe.summary_jobs where awe._is('awe_admin');
+
+revoke all on function awe_api.set_notification_channel(text, jsonb, text, text), awe_api.remove_notification_channel(text),
+    awe_api.register_model_endpoint(text, text, text, text), awe_api.remove_model_endpoint(text) from public;
+grant execute on function awe_api.set_notification_channel(text, jsonb, text, text), awe_api.remove_notification_channel(text),
+    awe_api.register_model_endpoint(text, text, text, text), awe_api.remove_model_endpoint(text)
+    to awe_viewer, awe_approver, awe_caller, awe_admin;
+grant select on awe_api.notification_channels, awe_api.model_endpoints, awe_api.summary_jobs
+    to awe_viewer, awe_approver, awe_caller, awe_admin;
+
+-- pg_dump keeps the new tables' rows (sql/12_backup.sql).
+select pg_catalog.pg_extension_config_dump('awe.notification_channel', '');
+select pg_catalog.pg_extension_config_dump('awe.notification_pending', '');
+select pg_catalog.pg_extension_config_dump('awe.notification_pending_notification_id_seq', '');
+select pg_catalog.pg_extension_config_dump('awe.model_endpoint', '');
+select pg_catalog.pg_extension_config_dump('awe.model_endpoint_secret', '');
+select pg_catalog.pg_extension_config_dump('awe.summary_job', '');

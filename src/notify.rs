@@ -66,9 +66,9 @@ fn send(c: &SpiClient<'_>, s: &Session, row: &RequestRow, policy: &Policy, n: &N
     };
     let body = notify::message(n.kind, &about, &awe_core::time::rfc3339(s.now));
     if ch.digest {
-        store::hold_for_digest(c, &s.tenant, &n.principal, body, s.now)?;
+        store::hold_for_digest(c, &s.tenant, &n.principal, body)?;
     } else {
-        store::queue(c, &s.tenant, &row.id, ch, n.kind.as_str(), body, s.now)?;
+        store::queue(c, &s.tenant, &row.id, ch, n.kind.as_str(), body)?;
     }
     Ok(true)
 }

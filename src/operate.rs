@@ -58,6 +58,9 @@ pub fn operate<R>(
     };
     let context_changed = state.context != before;
     row.state = state;
+    if context_changed {
+        row.summary = crate::render::template_summary(&row, &loaded.policy);
+    }
     write(c, s, &mut row, &loaded.policy, &effects, &Write { new_request: None, context_changed })?;
     Ok((out, row, loaded.policy))
 }

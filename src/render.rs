@@ -46,6 +46,7 @@ pub fn request(row: &RequestRow, policy: &Policy) -> Value {
         "updated_at": rfc3339(row.updated_at),
         "decided_at": row.decided_at.map(rfc3339),
         "expires_at": row.expires_at.map(rfc3339),
+        "summary": row.summary,
         "stages": row.state.stages.iter().enumerate().map(|(i, st)| json!({
             "index": i,
             "name": policy.stages.get(i).map(|s| s.name.as_str()),
@@ -54,4 +55,22 @@ pub fn request(row: &RequestRow, policy: &Policy) -> Value {
         })).collect::<Vec<_>>(),
         "tasks": tasks,
     })
+}
+
+/// The request's summary from its policy's `summary` template, rendered
+/// over its context and fields (at submit and at every resubmit; the
+/// model's summary, when the policy has a summarizer, replaces `text`
+/// later). `None` without a template.
+pub fn template_summary(row: &RequestRow, policy: &Policy) -> Option<Value> {
+    let template = policy.summary.as_ref()?;
+    let fields = awe_core::summary::RequestFields {
+        requester: row.requester.clone(),
+        artifact_type: row.artifact_type.clone(),
+        artifact_id: row.artifact_id.clone(),
+        policy_key: row.policy_key.clone(),
+        policy_version: row.policy_version,
+        revision: row.state.revision,
+    };
+    let text = awe_core::summary::render(template, &row.state.context, &fields);
+    Some(json!({"text": text, "template": text, "impact": null, "risk": null, "model": null, "summarized_at": null, "source": "template"}))
 }

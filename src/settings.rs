@@ -37,6 +37,7 @@ pub static CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static ENDPOINT_CONCURRENCY: GucSetting<i32> = GucSetting::<i32>::new(8);
 pub static DELIVERY_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 86_400);
+pub static MODEL_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 
 fn int(name: &'static CStr, desc: &'static CStr, s: &'static GucSetting<i32>, min: i32, max: i32) {
     GucRegistry::define_int_guc(name, desc, desc, s, min, max, GucContext::Suset, GucFlags::default());
@@ -91,6 +92,8 @@ pub fn define_worker() {
         c"The worker deletes older delivered rows; dead letters and events are kept.",
         &DELIVERY_RETENTION_S, 0, i32::MAX, GucFlags::UNIT_S);
     worker_int(c"awe.webhook_timeout", c"Timeout of one webhook or resolver call.", c"", &TIMEOUT_MS, 100, 300_000, GucFlags::UNIT_MS);
+    worker_int(c"awe.model_timeout", c"Timeout of one call to a model endpoint (summaries).",
+        c"A slower answer counts as a failed attempt; the template summary stands meanwhile.", &MODEL_TIMEOUT_MS, 1_000, 600_000, GucFlags::UNIT_MS);
 }
 
 pub fn usize_of(s: &GucSetting<i32>) -> usize {

@@ -5,7 +5,7 @@
 //! Works in two throwaway databases on the local cluster. pg_dump and
 //! pg_restore come from AWE_PG_BIN (default: PostgreSQL 15's bin directory).
 
-use awe_e2e::{rid, unique, users, Db, ScratchDatabase};
+use awe_e2e::{policy_with, rid, users, Db, ScratchDatabase};
 use postgres::{Client, NoTls};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -52,8 +52,13 @@ fn pg_dump_and_pg_restore_keep_every_row_and_the_restored_database_carries_on() 
              select awe.set_directory_source('keycloak', 'http://127.0.0.1:9', 'acme', 'awe-sync', 'secret');
              select awe.upsert_principal('gone', 'Left'); select awe.upsert_principal('gone', active => false)");
     let endpoint = db.json("select awe.register_endpoint('http://127.0.0.1:9/hooks')::text", &[]);
+    // A model for summaries (with its token), and a channel that gathers
+    // ann's notifications into a digest.
+    db.exec("select awe.register_model_endpoint('local', 'ollama', 'http://127.0.0.1:9', 'token');
+             select awe.set_notification_channel('ann', 'http://127.0.0.1:9/hooks/ann', null, '1 hour')");
     let resolver = "http://127.0.0.1:9/resolve";
-    let key = db.stages(json!([
+    let key = policy_with(&mut db, json!({"summary": "{{ requester }} asks {{ amount }}",
+        "summarizer": {"endpoint": "local", "model": "m", "fields": ["amount"]}}), json!([
         {"name": "Review", "mode": "all", "rules": users(&["ann", "bob"])},
         {"name": "Resolved", "rules": [{"type": "http", "url": resolver}]},
     ]));

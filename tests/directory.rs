@@ -4,7 +4,8 @@
 //! why, alerts, the engine resolving synced members, leavers, imports, and
 //! who may touch what.
 
-use awe_e2e::keycloak::{StandIn, CLIENT_ID, CLIENT_SECRET, REALM};
+use awe_e2e::keycloak::{self, CLIENT_ID, CLIENT_SECRET, REALM};
+use awe_e2e::standin::StandIn;
 use awe_e2e::receiver::{resp, wait_until, Receiver};
 use awe_e2e::webhook::{register, verifies};
 use awe_e2e::{rid, Db};
@@ -47,7 +48,7 @@ fn row_versions(db: &mut Db) -> String {
 
 #[test]
 fn a_big_realm_is_copied_and_a_resync_rewrites_nothing() {
-    let k = StandIn::seeded("big");
+    let k = keycloak::seeded("big");
     let mut db = Db::new();
     let s = set_source(&mut db, &k, json!({"page_size": 100, "attributes": ["department"], "client_roles": {"expense-app": "all"}}));
     assert_eq!((s["options"]["interval"].as_str(), s["options"]["max_deactivations"].as_i64()), (Some("300s"), Some(25)), "defaults filled in: {s}");
@@ -79,7 +80,7 @@ fn a_big_realm_is_copied_and_a_resync_rewrites_nothing() {
 
 #[test]
 fn a_failed_read_applies_nothing_and_says_why() {
-    let k = StandIn::seeded("expense");
+    let k = keycloak::seeded("expense");
     let mut db = Db::new();
     set_source(&mut db, &k, json!({}));
     assert_eq!(sync(&mut db, false)["last_error"], Value::Null);
@@ -114,7 +115,7 @@ fn a_failed_read_applies_nothing_and_says_why() {
 
 #[test]
 fn repeated_failures_alert_and_recovery_is_announced() {
-    let k = StandIn::seeded("expense");
+    let k = keycloak::seeded("expense");
     let recv = Receiver::start(|_, _| resp(204));
     let mut db = Db::new();
     let e = register(&mut db, &recv);
@@ -140,7 +141,7 @@ fn repeated_failures_alert_and_recovery_is_announced() {
 
 #[test]
 fn the_engine_resolves_synced_members_and_handles_leavers() {
-    let k = StandIn::seeded("expense");
+    let k = keycloak::seeded("expense");
     let mut db = Db::new();
     set_source(&mut db, &k, json!({}));
     sync(&mut db, false);
@@ -190,7 +191,7 @@ fn the_engine_resolves_synced_members_and_handles_leavers() {
 
 #[test]
 fn what_a_source_manages_changes_only_there() {
-    let k = StandIn::seeded("expense");
+    let k = keycloak::seeded("expense");
     let mut db = Db::new();
     db.exec("select awe.grant_role('local.bot', 'robots')"); // by hand, before the source
     set_source(&mut db, &k, json!({}));
@@ -255,7 +256,7 @@ fn the_compose_realm_export_gives_the_expense_directory() {
     // docker/keycloak/realm-awe.json, read by the stand-in as Keycloak would
     // import it, synced with the client it defines for awe.
     let export = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker/keycloak/realm-awe.json");
-    let k = StandIn::start(&["--realm-export", export]);
+    let k = keycloak::start(&["--realm-export", export]);
     let mut db = Db::new();
     db.json("select awe.set_directory_source('keycloak', $1, 'awe', 'awe-directory-sync', 'change-me-directory-sync', '{\"realm_roles\": [\"finance-director\", \"awe_approver\"]}')::text",
         &[&k.url]);

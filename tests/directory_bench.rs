@@ -5,7 +5,7 @@
 //! the request to the status showing it). The resync must rewrite no row:
 //! the bench fails if it did.
 
-use awe_e2e::keycloak::{StandIn, CLIENT_ID, CLIENT_SECRET, REALM};
+use awe_e2e::keycloak::{self, CLIENT_ID, CLIENT_SECRET, REALM};
 use awe_e2e::receiver::wait_until;
 use awe_e2e::Db;
 use serde_json::{json, Value};
@@ -30,7 +30,7 @@ fn versions(db: &mut Db) -> String {
 }
 
 fn main() {
-    let k = StandIn::seeded("big");
+    let k = keycloak::seeded("big");
     let mut db = Db::new();
     let start = Instant::now();
     db.json("select awe.set_directory_source('keycloak', $1, $2, $3, $4, $5::text::jsonb)::text",

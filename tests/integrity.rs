@@ -104,7 +104,7 @@ fn the_trail_vouches_for_every_kind_of_step() {
          "on_breach": {"action": "escalate", "rules": [{"type": "role", "role": "fd"}]}},
         {"name": "two", "rules": users(&["carl"])}, {"name": "three", "rules": users(&["erin"])}]));
     let r = db.try_submit(&key, json!({"x": 1}), Some("req")).unwrap();
-    let mut check = |db: &mut Db, at: &str| {
+    let check = |db: &mut Db, at: &str| {
         let v = verify(db, &r);
         assert_eq!(v["valid"], true, "{at}: {v}");
     };

@@ -102,7 +102,7 @@ fn a_backend_sees_every_directory_change_at_once() {
     let key = db.stages(json!([{"name": "s", "mode": "any", "rules": [
         {"type": "role", "role": "ops"}, {"type": "group", "group": "/eng"}]}]));
     db.exec("select awe.grant_role('ann', 'ops')");
-    let mut open = |db: &mut Db| { let r = db.submit(&key, json!({})); db.open(&r) };
+    let open = |db: &mut Db| { let r = db.submit(&key, json!({})); db.open(&r) };
     assert_eq!(open(&mut db), vec!["ann"]); // now cached by db's backend
     admin.exec("select awe.grant_role('bob', 'ops')");
     assert_eq!(open(&mut db), vec!["ann", "bob"]);

@@ -39,6 +39,22 @@ pub struct Policy {
     pub expires_after: Option<i64>,
     pub exclude: Vec<Rule>,
     pub stages: Vec<Stage>,
+    /// A logic-less template over the context and the request, rendered at
+    /// submit and resubmit (core/src/summary.rs).
+    pub summary: Option<String>,
+    /// A language model that summarizes each request, from the worker.
+    pub summarizer: Option<Summarizer>,
+}
+
+/// Which model endpoint summarizes a policy's requests, with what, and
+/// which context fields it may see (nothing else leaves the database).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summarizer {
+    /// A model endpoint of the tenant (awe.register_model_endpoint).
+    pub endpoint: String,
+    pub model: String,
+    pub fields: Vec<String>,
+    pub instructions: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -341,7 +357,7 @@ impl Reader<'_> {
     fn policy(&mut self, def: &Value) -> Option<Policy> {
         const FIELDS: &[&str] = &[
             "key", "artifact_type", "title", "description", "context_schema", "forbid_self_approval",
-            "forbid_repeat_approvers", "max_revisions", "expires_after", "exclude", "stages",
+            "forbid_repeat_approvers", "max_revisions", "expires_after", "exclude", "stages", "summary", "summarizer",
         ];
         let map = self.object("", def, FIELDS)?;
         let key = self.identifier(map, "", "key", true);
@@ -360,6 +376,20 @@ impl Reader<'_> {
         let expires_after = self.duration(map, "", "expires_after");
         let exclude = self.rule_list(map, "", "exclude", false);
         let stages = self.stages(map.get("stages"));
+        let summary = match map.get("summary") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => {
+                for p in crate::summary::check_template(t, context_schema.as_ref()) {
+                    self.problems.push(p);
+                }
+                Some(t.clone())
+            }
+            Some(other) => {
+                self.problem("summary", "type", format!("must be a template string such as \"{{{{requester}}}} asks {{{{amount}}}}\", got {}", type_name(other)));
+                None
+            }
+        };
+        let summarizer = map.get("summarizer").filter(|v| !v.is_null()).and_then(|v| self.summarizer(v, context_schema.as_ref()));
         Some(Policy {
             key: key?,
             artifact_type: artifact_type?,
@@ -372,7 +402,48 @@ impl Reader<'_> {
             expires_after,
             exclude,
             stages: stages?,
+            summary,
+            summarizer,
         })
+    }
+
+    fn summarizer(&mut self, v: &Value, context_schema: Option<&Value>) -> Option<Summarizer> {
+        let map = self.object("summarizer", v, &["endpoint", "model", "fields", "instructions"])?;
+        let endpoint = self.string(map, "summarizer", "endpoint", true);
+        if let Some(e) = &endpoint {
+            if e.len() > 64 || !e.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                self.problem("summarizer.endpoint", "value", "must name a model endpoint: 1-64 letters, digits, dots, dashes or underscores");
+            }
+        }
+        let model = self.string(map, "summarizer", "model", true);
+        if model.as_ref().is_some_and(|m| m.len() > 200) {
+            self.problem("summarizer.model", "limit", "is longer than 200 characters");
+        }
+        let fields: Vec<String> = match map.get("fields") {
+            Some(Value::Array(items)) => items.iter().enumerate().filter_map(|(i, f)| match f {
+                Value::String(s) => Some(s.clone()),
+                other => {
+                    self.problem(format!("summarizer.fields[{i}]"), "type", format!("must be a string, got {}", type_name(other)));
+                    None
+                }
+            }).collect(),
+            None | Some(Value::Null) => {
+                self.problem("summarizer.fields", "required", "is required: the context fields the model may see");
+                return None;
+            }
+            Some(other) => {
+                self.problem("summarizer.fields", "type", format!("must be an array of field names, got {}", type_name(other)));
+                return None;
+            }
+        };
+        for p in crate::summarizer::check_fields(&fields, context_schema) {
+            self.problems.push(p);
+        }
+        let instructions = self.string(map, "summarizer", "instructions", false);
+        if instructions.as_ref().is_some_and(|t| t.chars().count() > 2000) {
+            self.problem("summarizer.instructions", "limit", "is longer than 2000 characters");
+        }
+        Some(Summarizer { endpoint: endpoint?, model: model?, fields, instructions })
     }
 
     fn stages(&mut self, v: Option<&Value>) -> Option<Vec<Stage>> {
@@ -773,6 +844,25 @@ mod tests {
 
     fn minimal() -> Value {
         json!({"key": "k", "artifact_type": "doc", "stages": [{"name": "s", "rules": [{"type": "user", "user": "alice"}]}]})
+    }
+
+    #[test]
+    fn summary_and_summarizer_are_checked_against_the_context_schema() {
+        let mut v = minimal();
+        v["context_schema"] = json!({"type": "object", "additionalProperties": false, "properties": {"amount": {"type": "number"}, "purpose": {"type": "string"}}});
+        v["summary"] = json!("{{ requester }} asks {{ amount }} for {{ purpos }}");
+        v["summarizer"] = json!({"endpoint": "local llm", "model": "llama3", "fields": ["amount", "secret"], "extra": 1});
+        let got: Vec<String> = problems(v).into_iter().map(|(p, _)| p).collect();
+        assert!(got.contains(&"summary".to_string()), "{got:?}");
+        assert!(got.contains(&"summarizer.extra".to_string()), "{got:?}");
+        let mut ok = minimal();
+        ok["summary"] = json!("{{ requester }} asks {{ amount }}");
+        ok["summarizer"] = json!({"endpoint": "local", "model": "llama3", "fields": ["amount", "purpose"], "instructions": "Be brief."});
+        let p = parse(ok).unwrap();
+        assert_eq!(p.summarizer.unwrap().fields, vec!["amount", "purpose"]);
+        let mut missing = minimal();
+        missing["summarizer"] = json!({"endpoint": "local", "model": "m"});
+        assert_eq!(problems(missing), vec![("summarizer.fields".to_string(), "required")]);
     }
 
     #[test]

@@ -897,6 +897,27 @@ impl<'p, 'e> Machine<'p, 'e> {
         }
     }
 
+    /// The model summarized revision `revision` (`request.summarized`); an
+    /// answer for an earlier revision is dropped. Returns whether it was
+    /// recorded.
+    pub fn summarized(&mut self, revision: i32, summary: Value) -> AweResult<bool> {
+        if revision != self.state.revision {
+            return Ok(false);
+        }
+        self.emit("request.summarized", SYSTEM_ACTOR, None, None, summary);
+        Ok(true)
+    }
+
+    /// The model never gave a usable summary of `revision`
+    /// (`request.summary_failed`); the template summary stands.
+    pub fn summary_failed(&mut self, revision: i32, failure: Value) -> AweResult<bool> {
+        if revision != self.state.revision {
+            return Ok(false);
+        }
+        self.emit("request.summary_failed", SYSTEM_ACTOR, None, None, failure);
+        Ok(true)
+    }
+
     pub fn into_parts(self) -> (RequestState, Effects) {
         (self.state, self.effects)
     }

@@ -117,6 +117,9 @@ pub struct EventForBody<'a> {
     /// stored trail no longer continues what it was sent).
     pub hash: &'a [u8],
     pub prev_hash: Option<&'a [u8]>,
+    /// The request's summary when the webhook is sent (not part of the
+    /// event, so not hashed: the template's, or the model's once it came).
+    pub summary: Option<&'a Value>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -144,6 +147,7 @@ pub fn body(e: &EventForBody<'_>) -> String {
             "details": e.data,
             "hash": hex(e.hash),
             "prev_hash": e.prev_hash.map(hex),
+            "summary": e.summary,
         }
     })
     .to_string()

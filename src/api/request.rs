@@ -123,6 +123,7 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
         let callback = callback_url.as_deref().zip(endpoint.as_deref());
         let expires_at = p.expires_after.map(|secs| s.now + secs * 1_000_000);
         let mut row = new_row(&request_id, &policy_key, loaded.version, &artifact_type, &artifact_id, callback, &s, expires_at, state);
+        row.summary = render::template_summary(&row, p);
         write(c, &s, &mut row, p, &effects, &Write { new_request: Some(&NewRequest { expires_at }), ..Default::default() })?;
         Ok(render::request(&row, p))
     })

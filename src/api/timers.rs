@@ -46,7 +46,8 @@ fn fire_task_timer(a: &Args) -> AweResult<bool> {
         let reminders: i32 = required(&due, 1)?;
         let s = Session { tenant: tenant.clone(), actor: SYSTEM_ACTOR.into(), now };
         let (next, _, _) = operate(c, &s, crate::store::request::Target::Request(&request_id), |m, _| m.breach(&task_id, reminders as u32))?;
-        run(c, "update awe.task set timer_at = $3, reminders_sent = reminders_sent + $4
+        // Past its SLA, a task is no longer "due soon".
+        run(c, "update awe.task set timer_at = $3, reminders_sent = reminders_sent + $4, notify_at = null
                  where tenant_id = $1 and task_id = $2",
             &[arg::text(&tenant), arg::uuid(&task_id), arg::opt_timestamptz(next), arg::int(next.is_some() as i32)])?;
         Ok(true)
@@ -83,9 +84,15 @@ fn task_due_soon(a: &Args) -> AweResult<bool> {
     let tenant = a.req_text(0, "tenant_id")?;
     let task_id = a.uuid(1, "task_id")?;
     Spi::connect_mut(|c| {
+        // The request's lock first, as every timer takes it: a busy request
+        // is handled on the next tick.
+        let request_id = request_of(c, &tenant, &task_id)?;
+        if !try_lock(c, &tenant, &request_id)? {
+            return Ok(false);
+        }
         run(c, "update awe.task set notify_at = null where tenant_id = $1 and task_id = $2", &[arg::text(&tenant), arg::uuid(&task_id)])?;
         let s = Session { tenant: tenant.clone(), actor: SYSTEM_ACTOR.into(), now: crate::session::now_us(c)? };
-        let (row, policy) = crate::operate::load_unlocked(c, &s, &request_of(c, &tenant, &task_id)?)?;
+        let (row, policy) = crate::operate::load_unlocked(c, &s, &request_id)?;
         if row.state.status.is_terminal() {
             return Ok(false);
         }

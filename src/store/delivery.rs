@@ -63,6 +63,7 @@ pub struct ClaimedEvent {
     pub policy_version: i32,
     pub artifact_type: String,
     pub artifact_id: String,
+    pub summary: Option<serde_json::Value>,
 }
 
 /// Claims up to `limit` due deliveries of one endpoint with a lease.
@@ -88,6 +89,7 @@ pub fn claim(c: &SpiClient<'_>, due: &DueEndpoint, limit: i32, lease_secs: i64) 
                 policy_version: required(&r, 18)?,
                 artifact_type: required(&r, 19)?,
                 artifact_id: required(&r, 20)?,
+                summary: column::<String>(&r, 23)?.and_then(|t| serde_json::from_str(&t).ok()),
             })),
         };
         Ok(ClaimedDelivery {

@@ -11,6 +11,7 @@ pub mod notify;
 pub mod policy;
 pub mod request;
 pub mod resolver_job;
+pub mod summary_job;
 pub mod watch;
 
 use awe_core::{AweError, AweResult, Code};

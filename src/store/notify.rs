@@ -68,19 +68,20 @@ pub fn channels(c: &SpiClient<'_>, tenant: &str, principals: &[String]) -> AweRe
     Ok(out)
 }
 
-/// Into the webhook outbox, on its request, at once; the worker wakes at commit.
-pub fn queue(c: &SpiClient<'_>, tenant: &str, request_id: &str, ch: &Channel, kind: &str, body: Value, now_us: i64) -> AweResult<()> {
+/// Into the webhook outbox, on its request, at once; the worker wakes at
+/// commit. Deliveries run on the real clock, not a test's shifted awe.now().
+pub fn queue(c: &SpiClient<'_>, tenant: &str, request_id: &str, ch: &Channel, kind: &str, body: Value) -> AweResult<()> {
     run(c, "insert into awe.delivery (tenant_id, request_id, event_id, event_type, endpoint_id, url, next_attempt_at, created_at, message)
-            values ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+            values ($1, $2, $3, $4, $5, $6, now(), now(), $7)",
         &[arg::text(tenant), arg::uuid(request_id), arg::uuid(&super::new_uuid()), arg::text(kind), arg::uuid(&ch.endpoint_id),
-          arg::text(&ch.url), arg::timestamptz(now_us), arg::jsonb(body)])?;
+          arg::text(&ch.url), arg::jsonb(body)])?;
     crate::worker::wake::wake_on_commit();
     Ok(())
 }
 
 /// Into the channel's digest queue (awe._send_digests sends it).
-pub fn hold_for_digest(c: &SpiClient<'_>, tenant: &str, principal: &str, body: Value, now_us: i64) -> AweResult<()> {
-    run(c, "insert into awe.notification_pending (tenant_id, principal_id, body, created_at) values ($1, $2, $3, $4)",
-        &[arg::text(tenant), arg::text(principal), arg::jsonb(body), arg::timestamptz(now_us)])?;
+pub fn hold_for_digest(c: &SpiClient<'_>, tenant: &str, principal: &str, body: Value) -> AweResult<()> {
+    run(c, "insert into awe.notification_pending (tenant_id, principal_id, body, created_at) values ($1, $2, $3, now())",
+        &[arg::text(tenant), arg::text(principal), arg::jsonb(body)])?;
     Ok(())
 }

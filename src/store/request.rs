@@ -210,6 +210,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
             arg::opt_text(row.requester.as_deref()), arg::opt_text(row.callback_url.as_deref()), arg::text(row.state.status.as_str()),
             arg::array(stage_status), arg::text(&s.actor), arg::timestamptz(s.now), arg::opt_timestamptz(n.expires_at),
             arg::int(row.last_seq), arg::bytes(row.last_hash.clone()), arg::opt_timestamptz(decided_at),
+            arg::opt_jsonb(row.summary.clone()),
         ],
         None => {
             let ch = &effects.task_changes;
@@ -224,6 +225,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
                 arg::array(ch.iter().map(|c| c.claimed_by.is_some()).collect::<Vec<_>>()),
                 arg::array(ch.iter().map(|c| c.claimed_by.clone().flatten()).collect::<Vec<_>>()),
                 arg::array(ch.iter().map(|c| c.data.as_ref().map(|d| d.to_string())).collect::<Vec<_>>()),
+                arg::opt_jsonb(row.summary.clone()),
             ]
         }
     };
@@ -238,7 +240,12 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
     if !resolving.is_empty() {
         queue_resolver_jobs(client, s, row, policy, &resolving)?;
     }
-    Ok((has_events && row.endpoint_id.is_some()) || !resolving.is_empty())
+    // A new request, or a new context, is summarized by the policy's model.
+    let summarize = policy.summarizer.is_some() && (w.new_request.is_some() || w.context_changed);
+    if summarize {
+        super::summary_job::queue(client, &s.tenant, &row.id, row.state.revision, s.now)?;
+    }
+    Ok((has_events && row.endpoint_id.is_some()) || !resolving.is_empty() || summarize)
 }
 
 /// One job per stage waiting on its http rule; the worker calls it.
@@ -268,9 +275,9 @@ fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
     VARIANTS[n].get_or_init(|| {
         // Where the shared parts' parameters start after each head.
         let (head, p) = if new_request {
-            (INSERT_HEAD, Params { now: 13, tasks: 18, events: 27, endpoint: 37 })
+            (INSERT_HEAD, Params { now: 13, tasks: 19, events: 28, endpoint: 38 })
         } else {
-            (UPDATE_HEAD, Params { now: 9, tasks: 18, events: 27, endpoint: 37 })
+            (UPDATE_HEAD, Params { now: 9, tasks: 19, events: 28, endpoint: 38 })
         };
         let mut ctes = vec![head.to_string()];
         if tasks {
@@ -336,12 +343,14 @@ impl Params {
 const INSERT_HEAD: &str = "r as (
     insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
                              requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
-                             created_at, updated_at, expires_at, last_seq, last_hash, decided_at)
-    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $37::uuid, $10, 1, $11, $12, $13, $13, $14, $15, $16, $17))";
+                             created_at, updated_at, expires_at, last_seq, last_hash, decided_at, summary)
+    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $38::uuid, $10, 1, $11, $12, $13, $13, $14, $15, $16, $17, $18::jsonb))";
 
 const UPDATE_HEAD: &str = "r as (
     update awe.request set status = $3, revision = $4, context = coalesce($5::jsonb, context), stage_status = $6,
-           last_seq = $7, last_hash = $8, updated_at = $9, decided_at = coalesce($10, decided_at)
+           last_seq = $7, last_hash = $8, updated_at = $9, decided_at = coalesce($10, decided_at),
+           -- A new context (resubmit) comes with its new summary.
+           summary = case when $5 is null then summary else $18::jsonb end
      where tenant_id = $1 and request_id = $2),
 c as (
     update awe.task k set status = x.status, updated_at = $9,

@@ -58,7 +58,7 @@ impl Delivery {
                 request_id: &e.request_id, policy_key: &e.policy_key, policy_version: e.policy_version,
                 artifact_type: &e.artifact_type, artifact_id: &e.artifact_id, status: &e.status, actor: &e.actor,
                 stage_index: e.stage_index, task_id: e.task_id.as_deref(), data: &e.data,
-                hash: &e.hash, prev_hash: e.prev_hash.as_deref(),
+                hash: &e.hash, prev_hash: e.prev_hash.as_deref(), summary: e.summary.as_ref(),
             }),
         };
         Delivery {

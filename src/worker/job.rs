@@ -1,16 +1,19 @@
-//! Work for the HTTP threads (webhooks, resolver calls, directory reads), and
+//! Work for the HTTP threads (webhooks, resolver calls, directory reads,
+//! model summaries), and
 //! what comes back: plain data, so that it
 //! can cross threads. Each kind of call knows its lane and how to run.
 
 use super::deliveries::{Delivery, Sent};
 use super::http::{unix_us, Http};
 use super::resolver::ResolverJob;
+use super::summarize::{self, SummarizeJob};
 use super::sync::{Outcome, SyncJob};
 
 pub enum Job {
     Deliver(Delivery),
     Resolve(ResolverJob),
     Sync(SyncJob),
+    Summarize(SummarizeJob),
 }
 
 pub enum Done {
@@ -19,6 +22,11 @@ pub enum Done {
     Resolved(ResolverJob, Result<Vec<String>, String>, i64),
     /// A directory source read (or not), and when the reading ended.
     Synced(SyncJob, Outcome, i64),
+    /// A model's summary (or why there is none), and when it came.
+    Summarized(SummarizeJob, summarize::Outcome, i64),
+    /// The call panicked (a bug): its claim's lease runs out and it is
+    /// claimed again.
+    Lost(String),
 }
 
 const ENDPOINT_LANE: &str = "endpoint:";
@@ -30,6 +38,7 @@ impl Job {
             Job::Deliver(d) => format!("{ENDPOINT_LANE}{}", d.endpoint_id),
             Job::Resolve(j) => format!("resolver:{}", j.url),
             Job::Sync(j) => format!("directory:{}", j.tenant()),
+            Job::Summarize(j) => j.lane(),
         }
     }
 
@@ -52,6 +61,10 @@ impl Job {
             Job::Sync(j) => {
                 let outcome = j.run();
                 Done::Synced(j, outcome, unix_us())
+            }
+            Job::Summarize(j) => {
+                let outcome = j.run();
+                Done::Summarized(j, outcome, unix_us())
             }
         }
     }

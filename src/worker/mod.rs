@@ -26,6 +26,7 @@ pub mod http;
 pub mod job;
 pub mod pool;
 pub mod resolver;
+pub mod summarize;
 pub mod sync;
 pub mod wake;
 
@@ -155,6 +156,10 @@ fn lease_secs() -> i64 {
     settings::TIMEOUT_MS.get() as i64 / 1000 + 60
 }
 
+fn model_lease_secs() -> i64 {
+    settings::MODEL_TIMEOUT_MS.get() as i64 / 1000 + 60
+}
+
 struct Worker {
     pool: Pool,
     cursor: Cursor,
@@ -206,6 +211,7 @@ impl Worker {
             if first {
                 crate::store::resolver_job::release_all(c)?;
                 crate::store::directory_sync::release_all(c)?;
+                crate::store::summary_job::release_all(c)?;
                 if released > 0 {
                     log!("awe worker: {released} deliveries claimed by the previous worker are due again");
                 }
@@ -216,6 +222,7 @@ impl Worker {
         BackgroundWorker::transaction(|| {
             Spi::run("select awe.run_due_timers(200)").expect("timers");
             Spi::run("select awe._handle_leavers(200)").expect("leavers");
+            Spi::run("select awe._send_digests(100)").expect("digests");
             // 0 keeps delivered webhooks: purge_expired takes null for that.
             Spi::run_with_args("select awe.purge_expired(case when $1 > 0 then make_interval(secs => $1) end, 1000)",
                 &[pgrx::datum::DatumWithOid::from(settings::DELIVERY_RETENTION_S.get())])
@@ -239,28 +246,33 @@ impl Worker {
                 Done::Delivered(s) => sent.push(s),
                 Done::Resolved(job, outcome, at) => in_transaction(|c| resolver::finish(c, &job, outcome, at)),
                 Done::Synced(job, outcome, at) => in_transaction(|c| sync::finish(c, &job, outcome, at)),
+                Done::Summarized(job, outcome, at) => in_transaction(|c| summarize::finish(c, &job, outcome, at)),
+                Done::Lost(why) => warning!("awe worker: an HTTP call failed inside awe ({why}); it runs again when its claim's lease ends"),
             }
         }
         let want = if claim { self.pool.lanes.room().min(settings::BATCH.get().max(1) as usize) } else { 0 };
         let (held, lane_limit) = (self.pool.held_by_endpoint(), self.pool.lanes.lane_limit());
         let cursor = &mut self.cursor;
-        let (deliveries, jobs) = in_transaction(|c| {
+        let (deliveries, jobs, summaries) = in_transaction(|c| {
             if !sent.is_empty() {
                 deliveries::record(c, sent)?;
             }
             if want == 0 {
-                return Ok((Vec::new(), Vec::new()));
+                return Ok((Vec::new(), Vec::new(), Vec::new()));
             }
             let deliveries = deliveries::claim(c, cursor, want, lane_limit, &held, lease_secs())?;
             let left = want - deliveries.len();
             let jobs = if left > 0 { resolver::claim(c, left.min(20), lease_secs())? } else { Vec::new() };
-            Ok((deliveries, jobs))
+            let left = left - jobs.len();
+            let summaries = if left > 0 { summarize::claim(c, left.min(20), model_lease_secs())? } else { Vec::new() };
+            Ok((deliveries, jobs, summaries))
         });
         // Work left out because its lane is full is claimed once one of that
         // lane's calls finishes (the main loop), not by claiming again and
         // again meanwhile.
-        let full = want > 0 && deliveries.len() + jobs.len() >= want;
-        for job in deliveries.into_iter().map(Job::Deliver).chain(jobs.into_iter().map(Job::Resolve)) {
+        let full = want > 0 && deliveries.len() + jobs.len() + summaries.len() >= want;
+        for job in deliveries.into_iter().map(Job::Deliver).chain(jobs.into_iter().map(Job::Resolve))
+            .chain(summaries.into_iter().map(Job::Summarize)) {
             self.pool.add(job);
         }
         full

@@ -63,7 +63,13 @@ impl Pool {
                 let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok(job) = job else { break };
                 let lane = job.lane();
-                if done.send((lane, job.run(&http))).is_err() {
+                // A panic in a call must not take the thread, nor leave its
+                // lane held: the job comes back as lost, and its lease ends
+                // so that it runs again.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&http)))
+                    .unwrap_or_else(|p| Done::Lost(p.downcast_ref::<String>().cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()));
+                if done.send((lane, result)).is_err() {
                     break;
                 }
                 // A full socket buffer already means "wake up".

@@ -9,23 +9,18 @@
 use super::http::unix_us;
 use crate::store::directory_sync::{self as store, LeasedSource};
 use awe_core::directory_sync::{diff, too_many_deactivations};
-use awe_core::http_transport::{HttpRequest, HttpResponse, Method, Transport};
 use awe_core::keycloak::{fetch_snapshot, Fetched, SyncError};
 use awe_core::keycloak_options::KeycloakSource;
 use awe_core::AweResult;
 use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Failures in a row before the alert.
 pub const ALERT_AFTER_FAILURES: i32 = 3;
 
 /// Longest a sync may hold its source; a worker restart ends it sooner.
 const LEASE: Duration = Duration::from_secs(30 * 60);
-
-/// One answer's body is read up to this size (a page of 1,000 users with
-/// attributes is about 1 MB).
-const MAX_BODY: u64 = 64 << 20;
 
 pub struct SyncJob {
     pub source: LeasedSource,
@@ -54,7 +49,7 @@ impl SyncJob {
             Ok(s) => s,
             Err(p) => return Outcome::Failed { code: "config", message: format!("the stored source is unreadable: {p:?}"), stats: None },
         };
-        let mut t = UreqTransport::new();
+        let mut t = super::http::Transport::new(Duration::from_secs(60), concat!("awe-directory-sync/", env!("CARGO_PKG_VERSION")));
         match fetch_snapshot(&src, &mut t) {
             Ok(f) => Outcome::Fetched(Box::new(f)),
             Err(e) => failed(&e),
@@ -122,58 +117,4 @@ pub fn finish(c: &SpiClient<'_>, job: &SyncJob, outcome: Outcome, read_us: i64) 
 
 fn source_summary(s: &LeasedSource) -> Value {
     json!({"kind": "keycloak", "base_url": s.config["base_url"], "realm": s.config["realm"], "client_id": s.config["client_id"]})
-}
-
-/// The network for the Keycloak client: every status comes back as a
-/// response (the client decides what to retry), no redirects, a timeout
-/// per call.
-struct UreqTransport {
-    agent: ureq::Agent,
-}
-
-impl UreqTransport {
-    fn new() -> UreqTransport {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!("awe-directory-sync/", env!("CARGO_PKG_VERSION")))
-            .build();
-        UreqTransport { agent: config.into() }
-    }
-}
-
-impl Transport for UreqTransport {
-    fn send(&mut self, req: &HttpRequest) -> Result<HttpResponse, String> {
-        let result = match req.method {
-            Method::Get => {
-                let mut r = self.agent.get(&req.url);
-                for (n, v) in &req.headers {
-                    r = r.header(n, v);
-                }
-                r.call()
-            }
-            Method::Post => {
-                let mut r = self.agent.post(&req.url);
-                for (n, v) in &req.headers {
-                    r = r.header(n, v);
-                }
-                r.send(req.body.as_deref().unwrap_or(""))
-            }
-        };
-        let mut resp = result.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
-        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_string().map_err(|e| e.to_string())?;
-        Ok(HttpResponse { status, headers, body })
-    }
-
-    fn sleep(&mut self, d: Duration) {
-        std::thread::sleep(d);
-    }
-
-    fn now_millis(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-    }
 }

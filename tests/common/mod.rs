@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod http;
 pub mod keycloak;
 pub mod receiver;
+pub mod standin;
 pub mod webhook;
 
 use postgres::{Client, NoTls};

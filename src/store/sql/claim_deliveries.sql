@@ -19,7 +19,8 @@ claimed as (
  returning d.delivery_id, d.request_id, d.seq, d.url, d.attempts, d.first_attempt_at, d.event_id, d.event_type, d.message)
 select c.delivery_id, c.url, c.attempts, c.first_attempt_at, c.event_id::text, c.event_type, e.created_at, e.seq,
        e.actor, e.stage_index, e.task_id::text, e.status, e.data::text, e.prev_hash, e.hash,
-       r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, s.secrets, c.message::text
+       r.request_id::text, r.policy_key, r.policy_version, r.artifact_type, r.artifact_id, s.secrets, c.message::text,
+       r.summary::text
   from claimed c
   -- A message of its own (c.message) has no event and perhaps no request.
   left join awe.event e on c.message is null and e.tenant_id = $1 and e.request_id = c.request_id and e.seq = c.seq
