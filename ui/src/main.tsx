@@ -16,6 +16,8 @@ import { loadConfig, type ConsoleConfig } from './auth/config';
 import { makeSession, SessionProvider } from './auth/session';
 import { decodeClaims, identityOf } from './auth/token';
 import { useAuth } from './auth/useAuth';
+import { DEFAULT_FILTER } from './inbox/InboxFilters';
+import { inboxQuery } from './pages/InboxPage';
 import { LoginPage } from './pages/LoginPage';
 import { theme } from './theme';
 
@@ -48,7 +50,14 @@ function Root({ config }: { config: ConsoleConfig }) {
       getToken: () => tokenRef.current,
       onUnauthenticated: (e) => signOut(`${e.code}: ${e.message}`),
     });
-    return makeSession(identityOf(claims, config.claims), mode, () => { queryClient.clear(); signOut(); }, createAwe(api));
+    const session = makeSession(identityOf(claims, config.claims), mode, () => { queryClient.clear(); signOut(); }, createAwe(api));
+    // The inbox is most people's first page: its first page is asked for
+    // now, while the app renders, rather than after.
+    const path = window.location.pathname;
+    if (session.permissions.inbox && (path === '/' || path === '/inbox')) {
+      void queryClient.prefetchQuery(inboxQuery(session.awe, DEFAULT_FILTER, null));
+    }
+    return session;
   }, [token, config, mode, signOut, queryClient]);
 
   if (state.status === 'loading') return null;
@@ -57,6 +66,8 @@ function Root({ config }: { config: ConsoleConfig }) {
     <QueryClientProvider client={queryClient}>
       <SessionProvider session={session}>
         <BrowserRouter>
+          {/* Inside the router, so a notification can link to a page. */}
+          <Notifications position="top-right" />
           <App />
         </BrowserRouter>
       </SessionProvider>
@@ -68,7 +79,6 @@ void loadConfig().then((config) => {
   createRoot(document.getElementById('root')!).render(
     <StrictMode>
       <MantineProvider theme={theme}>
-        <Notifications position="top-right" />
         <Root config={config} />
       </MantineProvider>
     </StrictMode>,

@@ -4,7 +4,8 @@
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useNavigate } from 'react-router';
+import { Link, useNavigate } from 'react-router';
+import { Anchor, Text } from '@mantine/core';
 import type { AweRequest } from '../api/types';
 import { useAwe } from '../auth/session';
 import { statusLabel } from '../components/StatusBadge';
@@ -54,10 +55,20 @@ export function TaskActions({ task, actions }: { task: TaskRef; actions: TaskAct
     onSuccess: (request, { action }) => {
       setDialog(null);
       refresh(task.requestId);
+      const kind = actionKind(action.action);
+      if (kind === 'claim' || kind === 'release') {
+        notifications.show({ color: 'green', title: `${action.label}: done`, message: task.subject });
+        return;
+      }
       notifications.show({
         color: 'green',
         title: `${action.label}: done`,
-        message: `${task.subject}: the request is ${statusLabel(request?.status ?? 'updated')}`,
+        message: (
+          <Text size="sm" span>
+            {task.subject}: the request is {statusLabel(request?.status ?? 'updated')}.{' '}
+            <Anchor component={Link} to={`/requests/${task.requestId}`} size="sm">Open the request</Anchor>
+          </Text>
+        ),
       });
     },
   });

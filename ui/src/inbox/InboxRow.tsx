@@ -46,7 +46,7 @@ export function InboxRow({ item, actions, selectable, selected, onSelect }: {
           {item.requester ? ` · from ${item.requester}` : ''}
           {' · '}<span title={formatTime(item.created_at)}>{fromNow(item.created_at)}</span>
           {item.delegated_from ? ` · for ${item.delegated_from}` : ''}
-          {item.assignee !== item.delegated_from && item.delegated_from === null && item.claimed_by ? ` · claimed by ${item.claimed_by}` : ''}
+          {item.claimed_by ? ` · claimed by ${item.claimed_by}` : ''}
         </Text>
         <SummaryBlock summary={item.summary} compact />
         <TaskActions task={{ taskId: item.task_id, requestId: item.request_id, subject }} actions={actions} />

@@ -55,7 +55,7 @@ export function DirectoryPage() {
   return (
     <Stack>
       <Title order={1}>Directory</Title>
-      <Tabs defaultValue="principals">
+      <Tabs defaultValue="principals" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="principals">Principals</Tabs.Tab>
           <Tabs.Tab value="roles">Roles</Tabs.Tab>

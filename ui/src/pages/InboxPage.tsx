@@ -2,7 +2,8 @@
 // keyset-paged as the inbox function pages, with filters, SLA state, the
 // typed actions as buttons, claim/release and bulk approve.
 import { Alert, Button, Group, Loader, Stack, Text, Title } from '@mantine/core';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, queryOptions, useQuery } from '@tanstack/react-query';
+import type { Awe } from '../api/awe';
 import { useEffect, useMemo, useState } from 'react';
 import { bulkApprovable, normalizeActions } from '../actions/taskAction';
 import type { InboxItem } from '../api/types';
@@ -16,6 +17,14 @@ export const INBOX_PAGE_SIZE = 50;
 
 type Cursor = { created_at: string; task_id: string } | null;
 
+/** One inbox page; also used at start-up to ask for the first page before the app has rendered. */
+export function inboxQuery(awe: Awe, filter: InboxFilter, cursor: Cursor) {
+  return queryOptions({
+    queryKey: ['inbox', filter, cursor],
+    queryFn: () => awe.inbox({ ...filter, after: cursor, page_size: INBOX_PAGE_SIZE }),
+  });
+}
+
 export function InboxPage() {
   const awe = useAwe();
   const [filter, setFilter] = useState<InboxFilter>(DEFAULT_FILTER);
@@ -24,11 +33,7 @@ export function InboxPage() {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const cursor = cursors[cursors.length - 1];
 
-  const query = useQuery({
-    queryKey: ['inbox', filter, cursor],
-    queryFn: () => awe.inbox({ ...filter, after: cursor, page_size: INBOX_PAGE_SIZE }),
-    placeholderData: keepPreviousData,
-  });
+  const query = useQuery({ ...inboxQuery(awe, filter, cursor), placeholderData: keepPreviousData });
 
   const rows = useMemo(
     () => (query.data ?? []).map((item) => ({ item, actions: normalizeActions(item.available_actions) })),

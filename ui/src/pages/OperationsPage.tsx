@@ -258,7 +258,7 @@ export function OperationsPage() {
   return (
     <Stack>
       <Title order={1}>Operations</Title>
-      <Tabs defaultValue={permissions.operations ? 'endpoints' : 'deliveries'}>
+      <Tabs defaultValue={permissions.operations ? 'endpoints' : 'deliveries'} keepMounted={false}>
         <Tabs.List>
           {permissions.operations && <Tabs.Tab value="endpoints">Endpoints</Tabs.Tab>}
           <Tabs.Tab value="deliveries">Deliveries</Tabs.Tab>

@@ -71,14 +71,15 @@ export function PolicyPage() {
   const editable = permissions.editPolicies;
   const savesInPlace = selected?.status === 'draft';
 
+  // The text saved is the mutation's variable, so an answer is only shown for the text it was about.
   const save = useMutation({
-    mutationFn: async () => {
+    mutationFn: async (document: string) => {
       if (savesInPlace && selected) {
-        const parsed = parsePolicyText(text);
+        const parsed = parsePolicyText(document);
         if (parsed.value === undefined) throw new ApiError('AWE-BAD-INPUT', parsed.syntaxProblems[0]?.message ?? 'the document cannot be read', 400);
         return awe.updatePolicyDraft(selected.policy_key, selected.version, parsed.value);
       }
-      return awe.importPolicy(text, format);
+      return awe.importPolicy(document, format);
     },
     onSuccess: (saved) => {
       notifications.show({ color: 'green', title: 'Saved', message: `${saved.policy_key} v${saved.version} (draft)` });
@@ -91,7 +92,7 @@ export function PolicyPage() {
   // The server's answer to a save is authoritative: its problems are shown at their places.
   const saveProblems: LocatedProblem[] = useMemo(() => {
     const e = save.error;
-    if (!(e instanceof ApiError)) return [];
+    if (!(e instanceof ApiError) || save.variables !== text) return [];
     if (e.problems.length > 0) return locateValidationProblems(text, parsePolicyText(text).doc, e.problems);
     return [];
   }, [save.error, text]);
@@ -108,7 +109,7 @@ export function PolicyPage() {
   if (!isNew && versions.isPending) return <Loader aria-label="Loading the policy" />;
   if (!isNew && versions.error) return <ErrorAlert error={versions.error} />;
 
-  const problems = saveProblems.length > 0 && !save.isPending && validation.checkedText === text && validation.problems.length === 0 ? saveProblems : validation.problems;
+  const problems = saveProblems.length > 0 ? saveProblems : validation.problems;
   const changeFormat = (to: string) => {
     const converted = convertText(text, to as PolicyFormat);
     if (converted !== null) setText(converted);
@@ -181,7 +182,7 @@ export function PolicyPage() {
                   </Text>
                 )}
                 {editable && (
-                  <Button color="blue.8" loading={save.isPending} onClick={() => save.mutate()} data-testid="save-policy">
+                  <Button color="blue.8" loading={save.isPending} onClick={() => save.mutate(text)} data-testid="save-policy">
                     {isNew ? 'Save as draft' : savesInPlace ? `Save draft v${selected?.version}` : 'Save as new draft version'}
                   </Button>
                 )}
@@ -190,7 +191,7 @@ export function PolicyPage() {
             <PolicyEditor value={text} onChange={setText} format={format} problems={problems}
               problemsForText={problems === saveProblems ? text : validation.checkedText}
               readOnly={!editable} onReady={(h) => (editor.current = h)} label={`Policy document (${format.toUpperCase()})`} />
-            <ErrorAlert error={save.error} title="Not saved" hideProblems />
+            {save.variables === text && <ErrorAlert error={save.error} title="Not saved" hideProblems />}
             <ProblemList problems={problems} onReveal={(p) => editor.current?.reveal(p.from)} />
             <ErrorAlert error={validation.error} title="Could not validate" />
           </Stack>

@@ -1,7 +1,7 @@
 // Requests at a glance. "My requests": those the signed-in person asked
 // for (withdraw and resubmit are on each request's page). "Requests": the
 // tenant's, for admins, viewers and callers.
-import { Anchor, Button, Group, Loader, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Group, Loader, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
@@ -33,7 +33,7 @@ export function RequestsPage({ scope }: { scope: 'mine' | 'all' }) {
     <Stack>
       <Title order={1}>{scope === 'mine' ? 'My requests' : 'Requests'}</Title>
       {needsMe > 0 && (
-        <Text c="orange.9" fw={600} data-testid="needs-revision">{needsMe} request(s) sent back to you: open one to revise and resubmit.</Text>
+        <Alert color="orange" data-testid="needs-revision">{needsMe} request(s) sent back to you: open one to revise and resubmit.</Alert>
       )}
       <Group align="flex-end" gap="xs">
         <Select label="Status" placeholder="any" clearable data={STATUSES.map((s) => ({ value: s, label: s.replace(/_/g, ' ') }))}

@@ -10,6 +10,10 @@ import { useEffect, useMemo, useRef } from 'react';
 import type { LocatedProblem } from './locatedProblems';
 import type { PolicyFormat } from './policyText';
 
+// Constant, so the editor is not reconfigured on every render (a
+// reconfiguration drops diagnostics set from outside).
+const BASIC_SETUP = { foldGutter: false };
+
 export interface EditorHandle {
   /** Puts the cursor at an offset and focuses the editor. */
   reveal: (from: number) => void;
@@ -37,6 +41,8 @@ export function PolicyEditor({ value, onChange, format, problems, problemsForTex
     [format, label],
   );
 
+  // Runs after every render: the diagnostics follow the problems, and are
+  // put back if anything reconfigured the editor meanwhile.
   useEffect(() => {
     const v = view.current;
     if (!v) return;
@@ -51,7 +57,7 @@ export function PolicyEditor({ value, onChange, format, problems, problemsForTex
           }))
         : [];
     v.dispatch(setDiagnostics(v.state, diagnostics));
-  }, [problems, problemsForText, value]);
+  });
 
   return (
     <CodeMirror
@@ -61,7 +67,7 @@ export function PolicyEditor({ value, onChange, format, problems, problemsForTex
       readOnly={readOnly}
       minHeight="320px"
       maxHeight="70vh"
-      basicSetup={{ foldGutter: false, highlightActiveLine: !readOnly }}
+      basicSetup={BASIC_SETUP}
       onCreateEditor={(v) => {
         view.current = v;
         onReady?.({

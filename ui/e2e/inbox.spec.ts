@@ -1,0 +1,126 @@
+// Approvers: the inbox (actions as buttons, claim/release, approve), the
+// request detail afterwards, phone width, keyboard use and accessibility.
+import { expect, test } from '@playwright/test';
+import { expectNoSeriousA11yViolations, screenshot, signIn } from './support/console';
+import { requestStatus, seedExpenses, submitExpense } from './support/seed';
+import { newTenant } from './support/stack';
+
+test.describe('inbox', () => {
+  let tenant: string;
+  let report: { request_id: string; artifact_id: string };
+
+  test.beforeAll(() => {
+    tenant = newTenant('inbox');
+    seedExpenses(tenant);
+    // A few reports for Mia: the first needs only her (5,000), the others
+    // also dual control after her (above 10,000).
+    report = submitExpense(tenant, 'EXP-1001', 5000);
+    submitExpense(tenant, 'EXP-1002', 12500);
+    submitExpense(tenant, 'EXP-1003', 2400);
+    submitExpense(tenant, 'EXP-1004', 18000);
+  });
+
+  test('an approver approves from the inbox and the request detail shows the new state', async ({ page }) => {
+    await signIn(page, 'mia', 'awe_approver', tenant);
+    await expect(page).toHaveURL(/\/inbox$/);
+    const row = page.getByTestId('inbox-row').filter({ hasText: report.artifact_id });
+    await expect(row).toBeVisible();
+    // The server's actions, as typed buttons.
+    await expect(row.getByRole('button', { name: /^Approve/ })).toHaveAttribute('data-severity', 'primary');
+    await expect(row.getByRole('button', { name: /^Reject/ })).toHaveAttribute('data-severity', 'danger');
+    await expect(row.getByRole('button', { name: /^Request changes/ })).toBeVisible();
+    await expect(page.getByTestId('inbox-row')).toHaveCount(4);
+    await expect(row.getByTestId('summary')).toHaveCount(0);
+    await screenshot(page, 'inbox');
+    await expectNoSeriousA11yViolations(page, 'inbox');
+
+    // Claim, then release.
+    await row.getByRole('button', { name: /^Claim/ }).click();
+    await expect(row).toContainText('claimed by mia');
+    await row.getByRole('button', { name: /^Release/ }).click();
+    await expect(row.getByRole('button', { name: /^Claim/ })).toBeVisible();
+
+    // Approve with a comment.
+    await row.getByRole('button', { name: /^Approve/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Comment').fill('Receipts look right');
+    await dialog.getByTestId('confirm-action').click();
+    await expect(dialog).toBeHidden();
+    await expect(page.getByTestId('inbox-row').filter({ hasText: report.artifact_id })).toHaveCount(0);
+    expect(requestStatus(tenant, report.request_id)).toBe('approved');
+
+    // The notification leads to the request, which shows the new state.
+    await page.getByRole('link', { name: 'Open the request' }).last().click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(`expense_report ${report.artifact_id}`);
+    await expect(page.locator('[data-status="approved"]').first()).toBeVisible();
+    const manager = page.getByTestId('stage').filter({ hasText: 'Manager' });
+    await expect(manager).toHaveAttribute('data-stage-status', 'approved');
+    await expect(manager.locator('[data-task-status="approved"]')).toContainText('mia');
+    const dual = page.getByTestId('stage').filter({ hasText: 'Dual control' });
+    await expect(dual).toHaveAttribute('data-stage-status', 'skipped');
+    await expect(dual.getByTestId('stage-reason')).toContainText('skip_if');
+    await expect(page.getByTestId('chain-badge')).toHaveAttribute('data-valid', 'true');
+    await expect(page.getByTestId('comments')).toContainText('Receipts look right');
+    await expectNoSeriousA11yViolations(page, 'request detail');
+  });
+
+  test('the request detail of a two-stage request in review', async ({ page }) => {
+    const big = submitExpense(tenant, 'EXP-2001', 25000);
+    await signIn(page, 'mia', 'awe_approver', tenant, `/requests/${big.request_id}`);
+    await expect(page.getByTestId('my-task')).toBeVisible();
+    await page.getByTestId('my-task').getByRole('button', { name: /^Approve/ }).click();
+    await page.getByRole('dialog').getByTestId('confirm-action').click();
+    const dual = page.getByTestId('stage').filter({ hasText: 'Dual control' });
+    await expect(dual).toHaveAttribute('data-stage-status', 'active');
+    await expect(dual.locator('[data-task-status="open"]')).toHaveCount(2);
+    await expect(dual).toContainText('not asked: mia (approved another stage), sam (requester)');
+    await page.getByLabel('Add a comment').fill('Finance, please check the hotel invoice.');
+    await page.getByRole('button', { name: 'Comment', exact: true }).click();
+    await expect(page.getByTestId('comments')).toContainText('hotel invoice');
+    await screenshot(page, 'request-detail');
+  });
+
+  test('at phone width the inbox fits and the menu opens', async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await signIn(page, 'mia', 'awe_approver', tenant);
+    const row = page.getByTestId('inbox-row').first();
+    await expect(row).toBeVisible();
+    await expect(row.getByRole('button', { name: /^Approve/ })).toBeInViewport();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, 'no horizontal scrolling').toBeLessThanOrEqual(0);
+    await page.getByRole('button', { name: 'Navigation' }).click();
+    await expect(page.getByRole('link', { name: 'Delegations' })).toBeVisible();
+    await page.getByRole('link', { name: 'Inbox' }).click();
+    await screenshot(page, 'inbox-phone');
+    await expectNoSeriousA11yViolations(page, 'inbox at phone width');
+  });
+
+  test('the inbox works from the keyboard', async ({ page }) => {
+    const k = submitExpense(tenant, 'EXP-3001', 3000);
+    await signIn(page, 'mia', 'awe_approver', tenant);
+    await expect(page.getByTestId('inbox-row').first()).toBeVisible();
+    // The skip link comes first and moves focus to the page.
+    await page.keyboard.press('Tab');
+    await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+    // Tab through to the report's Approve button, open its dialog with Enter.
+    const approve = page.getByTestId('inbox-row').filter({ hasText: k.artifact_id }).getByRole('button', { name: /^Approve/ });
+    for (let i = 0; i < 80 && !(await approve.evaluate((b) => b === document.activeElement)); i++) await page.keyboard.press('Tab');
+    await expect(approve).toBeFocused();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog');
+    await expect(dialog.getByLabel('Comment')).toBeFocused();
+    await page.keyboard.type('Approved from the keyboard');
+    await page.keyboard.press('Tab'); // Cancel
+    await page.keyboard.press('Tab'); // Approve
+    await expect(dialog.getByTestId('confirm-action')).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(dialog).toBeHidden();
+    await expect.poll(() => requestStatus(tenant, k.request_id)).toBe('approved');
+    // Escape closes a dialog without deciding.
+    await page.getByTestId('inbox-row').first().getByRole('button', { name: /^Reject/ }).focus();
+    await page.keyboard.press('Enter');
+    await expect(page.getByRole('dialog')).toBeVisible();
+    await page.keyboard.press('Escape');
+    await expect(page.getByRole('dialog')).toBeHidden();
+  });
+});
