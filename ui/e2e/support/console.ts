@@ -18,8 +18,9 @@ export async function signIn(page: Page, sub: string, role: Role, tenant: string
 export async function screenshot(page: Page, name: string): Promise<void> {
   const dir = process.env.AWE_SCREENSHOTS_DIR ? resolve(process.env.AWE_SCREENSHOTS_DIR) : repoPath('ui/test-results/screenshots');
   mkdirSync(dir, { recursive: true });
-  // Wait for transient notifications to go, so pictures show the page.
-  await page.waitForTimeout(300);
+  // Pictures show the page, not the notifications of what was just done.
+  for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click().catch(() => {});
+  await page.waitForTimeout(400);
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
 }
 

@@ -17,7 +17,7 @@ export function LoginPage({ mode, reason, onSignIn }: { mode: 'token' | 'oidc'; 
           ) : (
             <>
               <Text>Open a login link to sign in. Locally, <Code>make demo</Code> prints one per demo user, like</Text>
-              <Code block>http://127.0.0.1:55381/#token=…</Code>
+              <Code block>{window.location.origin}/#token=…</Code>
               <Text size="sm" c="dimmed">The token stays in this tab only and is removed from the address bar.</Text>
             </>
           )}

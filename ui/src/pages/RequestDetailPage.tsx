@@ -87,8 +87,8 @@ export function RequestDetailPage() {
       </Paper>
 
       <Paper withBorder p="sm">
-        <Spoiler maxHeight={90} showLabel="Show the whole context" hideLabel="Show less">
-          <Title order={2} size="h4" mb="xs">Context</Title>
+        <Title order={2} size="h4" mb="xs">Context</Title>
+        <Spoiler maxHeight={120} showLabel="Show the whole context" hideLabel="Show less">
           <Code block>{JSON.stringify(r.context, null, 2)}</Code>
         </Spoiler>
       </Paper>
