@@ -124,3 +124,26 @@ test.describe('inbox', () => {
     await expect(page.getByRole('dialog')).toBeHidden();
   });
 });
+
+test('out of office: an approver delegates to a colleague, who then sees the task, and revokes', async ({ page }) => {
+  const tenant = newTenant('delegation');
+  seedExpenses(tenant);
+  const r = submitExpense(tenant, 'EXP-7001', 2500);
+  await signIn(page, 'mia', 'awe_approver', tenant, '/delegations');
+  await page.getByRole('textbox', { name: /^Delegate/ }).fill('fin.ana');
+  await page.getByLabel('Reason').fill('Holiday');
+  await page.getByRole('button', { name: 'Delegate', exact: true }).click();
+  const table = page.getByTestId('delegations-table');
+  await expect(table).toContainText('fin.ana');
+  await expect(table).toContainText('active');
+  await expectNoSeriousA11yViolations(page, 'delegations');
+
+  // The delegate sees Mia's task, marked as hers.
+  const colleague = await page.context().browser()!.newPage();
+  await signIn(colleague, 'fin.ana', 'awe_approver', tenant);
+  await expect(colleague.getByTestId('inbox-row').filter({ hasText: r.artifact_id })).toContainText('for mia');
+  await colleague.close();
+
+  await table.getByRole('button', { name: 'Revoke the delegation of mia to fin.ana' }).click();
+  await expect(table).toContainText('revoked');
+});

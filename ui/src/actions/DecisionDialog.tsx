@@ -49,7 +49,8 @@ export function DecisionDialog({ action, subject, onConfirm, onClose, busy, erro
 
   return (
     <Modal opened onClose={onClose} title={`${action.label}: ${subject}`} centered>
-      <form onSubmit={(e) => { e.preventDefault(); submit(); }}>
+      {/* noValidate: our own messages, tied to their fields, instead of the browser bubble. */}
+      <form noValidate onSubmit={(e) => { e.preventDefault(); submit(); }}>
         <Stack gap="sm">
           {action.form?.title && <Text fw={600}>{action.form.title}</Text>}
           {action.form && <DecisionFormFields form={action.form} values={values} problems={problems} onChange={setValues} />}

@@ -9,6 +9,7 @@ import { SlaBadge } from '../components/SlaBadge';
 import { StatusBadge } from '../components/StatusBadge';
 import { SummaryBlock } from '../components/SummaryBlock';
 import { formatTime, fromNow } from '../components/time';
+import { useSession } from '../auth/session';
 
 export function subjectOf(item: { artifact_type: string; artifact_id: string }): string {
   return `${item.artifact_type} ${item.artifact_id}`;
@@ -22,6 +23,11 @@ export function InboxRow({ item, actions, selectable, selected, onSelect }: {
   onSelect: (selected: boolean) => void;
 }) {
   const subject = subjectOf(item);
+  const { identity } = useSession();
+  // Whose task it is, when not the viewer's own: given to them as a
+  // delegate at creation (delegated_from), or reachable through a
+  // delegation that started later (the assignee is someone else).
+  const onBehalfOf = item.delegated_from ?? (item.assignee !== identity.actor ? item.assignee : null);
   return (
     <Paper component="li" withBorder p="sm" data-testid="inbox-row" data-task-id={item.task_id} aria-label={subject}>
       <Stack gap={6}>
@@ -45,7 +51,7 @@ export function InboxRow({ item, actions, selectable, selected, onSelect }: {
           {item.policy_key} · stage {item.stage ?? item.stage_index + 1}
           {item.requester ? ` · from ${item.requester}` : ''}
           {' · '}<span title={formatTime(item.created_at)}>{fromNow(item.created_at)}</span>
-          {item.delegated_from ? ` · for ${item.delegated_from}` : ''}
+          {onBehalfOf ? ` · for ${onBehalfOf}` : ''}
           {item.claimed_by ? ` · claimed by ${item.claimed_by}` : ''}
         </Text>
         <SummaryBlock summary={item.summary} compact />
