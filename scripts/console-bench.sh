@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/console.sh check
 rm -f ui/test-results/bench.txt
-(cd ui && npx playwright test e2e/perf.spec.ts --reporter=line > ../bench/out/console.txt 2>&1) \
+(cd ui && npx playwright test --project timing --no-deps --reporter=line > ../bench/out/console.txt 2>&1) \
   || { tail -30 bench/out/console.txt >&2; exit 1; }
 cat ui/test-results/bench.txt

@@ -20,7 +20,7 @@ log() { printf 'awe: %s\n' "$*" >&2; }
 # ui/dist is rebuilt when a source, the lockfile or the build config is newer.
 build() {
   local stamp="$UI/dist/index.html"
-  if [ -f "$stamp" ] && [ -z "$(find "$UI/src" "$UI/index.html" "$UI/package-lock.json" "$UI/vite.config.ts" "$UI/public" \
+  if [ -f "$stamp" ] && [ -z "$(find "$UI/src" "$UI/index.html" "$UI/package-lock.json" "$UI/vite.config.ts" \
                                     -newer "$stamp" -print -quit 2>/dev/null)" ]; then
     return 0
   fi

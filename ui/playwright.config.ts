@@ -27,5 +27,10 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
+  // The timing runs after the other tests, alone, so they do not share the CPU.
+  // (Each launch gets a fresh temporary profile: Playwright's default.)
+  projects: [
+    { name: 'chromium', use: { browserName: 'chromium' }, testIgnore: /perf\.spec\.ts/ },
+    { name: 'timing', use: { browserName: 'chromium' }, testMatch: /perf\.spec\.ts/, dependencies: ['chromium'] },
+  ],
 });
