@@ -129,6 +129,10 @@ fi
 # Webhooks: sustained delivery rate, worker memory, commit → receipt latency.
 cargo run -q --release -p awe-e2e --example webhook_bench -- "${BENCH_WEBHOOKS:-100000}"
 
+# Directory sync: the first sync of a big Keycloak realm (the stand-in) and
+# a resync that must write nothing.
+cargo run -q --release -p awe-e2e --example directory_bench
+
 # Checkpoints and webhook throughput. Delivering webhooks writes WAL (the
 # submits that queue them, and the worker's record of each delivery); a
 # checkpoint then writes out the dirty pages and, after it, the first change

@@ -9,6 +9,9 @@ create table awe.principal (
     active       boolean not null default true,
     created_at   timestamptz not null default now(),
     updated_at   timestamptz not null default now(),
+    -- 'directory': written by the tenant's directory source or an import
+    -- (sql/07_directory_sync.sql), which change only such rows; null: by hand.
+    managed_by   text collate "C" check (managed_by = 'directory'),
     primary key (tenant_id, principal_id)
 );
 
@@ -16,6 +19,7 @@ create table awe.role_grant (
     tenant_id    text collate "C" not null,
     role         text collate "C" not null check (length(role) between 1 and 128),
     principal_id text collate "C" not null,
+    managed_by   text collate "C" check (managed_by = 'directory'),
     primary key (tenant_id, role, principal_id),
     foreign key (tenant_id, principal_id) references awe.principal on delete cascade
 );
@@ -26,6 +30,7 @@ create table awe.group_member (
     tenant_id    text collate "C" not null,
     group_path   text collate "C" not null check (group_path ~ '^/' and length(group_path) <= 512),
     principal_id text collate "C" not null,
+    managed_by   text collate "C" check (managed_by = 'directory'),
     primary key (tenant_id, group_path, principal_id),
     foreign key (tenant_id, principal_id) references awe.principal on delete cascade
 );
@@ -62,12 +67,25 @@ begin
     end if;
 end $$;
 
+-- While a tenant has a directory source, what it manages changes only
+-- there: a hand edit would be undone by the next sync.
+create function awe._refuse_if_managed(t text, managed_by text, what text) returns void
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+    if managed_by = 'directory' and exists (select 1 from awe.directory_source s where s.tenant_id = t) then
+        perform awe._raise('AWE-DIRECTORY-MANAGED',
+            format('%s comes from tenant %s''s directory source; change it there (the next sync would undo a change here)', what, t));
+    end if;
+end $$;
+
 create function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
                                      attributes jsonb default null, active boolean default true)
     returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant(); ts timestamptz := now(); r awe.principal;
 begin
     perform awe._check_principal_id(principal_id);
+    perform awe._refuse_if_managed(t, (select p.managed_by from awe.principal p where p.tenant_id = t and p.principal_id = upsert_principal.principal_id),
+                                   format('principal %s', principal_id));
     if attributes is not null and jsonb_typeof(attributes) <> 'object' then
         perform awe._raise('AWE-BAD-INPUT', 'attributes must be a JSON object');
     end if;
@@ -85,8 +103,11 @@ end $$;
 
 create function awe.remove_principal(principal_id text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.principal p where p.tenant_id = awe.current_tenant() and p.principal_id = remove_principal.principal_id;
+    perform awe._refuse_if_managed(t, (select p.managed_by from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id),
+                                   format('principal %s', principal_id));
+    delete from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('principal %s is not in the directory', principal_id));
     end if;
@@ -115,8 +136,11 @@ end $$;
 
 create function awe.revoke_role(principal_id text, role text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.role_grant g where g.tenant_id = awe.current_tenant() and g.role = revoke_role.role
+    perform awe._refuse_if_managed(t, (select g.managed_by from awe.role_grant g where g.tenant_id = t and g.role = revoke_role.role
+                                        and g.principal_id = revoke_role.principal_id), format('role %s of %s', role, principal_id));
+    delete from awe.role_grant g where g.tenant_id = t and g.role = revoke_role.role
        and g.principal_id = revoke_role.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('%s does not hold role %s', principal_id, role));
@@ -136,8 +160,12 @@ end $$;
 
 create function awe.remove_from_group(principal_id text, group_path text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.group_member m where m.tenant_id = awe.current_tenant()
+    perform awe._refuse_if_managed(t, (select m.managed_by from awe.group_member m where m.tenant_id = t
+                                        and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id),
+                                   format('membership of %s in %s', principal_id, group_path));
+    delete from awe.group_member m where m.tenant_id = t
        and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('%s is not in group %s', principal_id, group_path));

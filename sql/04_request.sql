@@ -7,8 +7,10 @@ create domain awe.request_status as text collate "C"
     check (value in ('pending', 'in_review', 'changes_requested', 'approved', 'rejected', 'cancelled', 'expired', 'failed'));
 create domain awe.task_status as text collate "C"
     check (value in ('open', 'approved', 'rejected', 'abstained', 'changes_requested', 'skipped', 'superseded',
-                     'reassigned', 'cancelled', 'expired'));
-create domain awe.task_kind as text collate "C" check (value in ('approver', 'observer'));
+                     'reassigned', 'cancelled', 'expired', 'completed'));
+-- `revision`: the requester's task after request_changes (resubmit or
+-- withdraw); `completed` once resubmitted.
+create domain awe.task_kind as text collate "C" check (value in ('approver', 'observer', 'revision'));
 
 create table awe.request (
     tenant_id      text collate "C" not null,
@@ -34,6 +36,10 @@ create table awe.request (
     expires_at     timestamptz,
     last_seq       int not null default 0,
     last_hash      bytea,
+    -- What an approver reads first: the policy's summary template rendered
+    -- at submit and resubmit, and the model's summary when it comes
+    -- (docs/summaries.md).
+    summary        jsonb,
     primary key (tenant_id, request_id)
     -- No foreign key to policy_version: its KEY SHARE lock on the one active
     -- version made concurrent submits share a multixact. Versions that were
@@ -66,6 +72,8 @@ create table awe.task (
     comment        text,
     created_at     timestamptz not null,
     updated_at     timestamptz not null,
+    -- What the approver added to the decision (the stage's decision_schema).
+    decision_data  jsonb,
     primary key (tenant_id, task_id)
     -- No foreign key to request: tasks are written only by awe, in the same
     -- statement that inserts or updates their locked request row, and
@@ -137,7 +145,8 @@ create index idempotency_key_expiry on awe.idempotency_key (expires_at);
 create function awe.submit(policy_key text, artifact_type text, artifact_id text, context jsonb default '{}',
                            requester text default null, callback_url text default null, idempotency_key text default null)
     returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_submit';
-create function awe.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null)
+create function awe.decide(task_id uuid, decision text, comment text default null, attachments jsonb default null,
+                           data jsonb default null)
     returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_decide';
 create function awe.resubmit(request_id uuid, context jsonb, comment text default null)
     returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_resubmit';
@@ -166,8 +175,9 @@ create function awe.get_request(request_id uuid)
 -- the task's and its request's fields it has already read.
 create function awe._task_actions(task_id uuid, stage_index int, revision int, assignee text, kind text, required boolean,
                                   status text, claimed_by text, request_id uuid, request_status text, request_revision int,
-                                  requester text, context jsonb, policy_key text, policy_version int, viewer text)
-    returns text[] language c stable as 'MODULE_PATHNAME', 'awe_task_actions';
+                                  requester text, context jsonb, policy_key text, policy_version int, viewer text,
+                                  submitter text)
+    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_task_actions';
 -- Through REST: may the token's role do `op` (read, comment, resubmit,
 -- withdraw, cancel) to this request? Raises when not (docs/rest.md).
 create function awe._require_request_access(request_id uuid, op text)

@@ -1,5 +1,7 @@
 -- The inbox: a principal's tasks with everything a UI shows, including the
--- actions the server allows, so no client re-derives the rules. Keyset
+-- actions the server allows, typed so that a client renders them without
+-- knowing the workflow ({action, label, severity, requires_comment, form}),
+-- and the request's summary. Keyset
 -- pagination: pass the last row's (created_at, task_id) to get the next page.
 -- Tasks of principals whose active delegation chain reaches the viewer are
 -- included.
@@ -8,7 +10,7 @@ create type awe.inbox_item as (
     task_id uuid, request_id uuid, policy_key text, policy_version int, artifact_type text, artifact_id text,
     stage_index int, stage text, kind text, required boolean, status text, assignee text, delegated_from text,
     due_at timestamptz, claimed_by text, created_at timestamptz, request_status text, requester text,
-    context jsonb, available_actions text[]);
+    context jsonb, available_actions jsonb, summary jsonb);
 
 create function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
                           policy_key text default null, after_created_at timestamptz default null,
@@ -46,7 +48,9 @@ begin
            t.status::text, t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at,
            r.status::text, r.requester::text, r.context,
            awe._task_actions(t.task_id, t.stage_index, t.revision, t.assignee, t.kind, t.required, t.status, t.claimed_by,
-                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer)
+                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer,
+                             r.created_by),
+           r.summary
       from (select k.*
               from unnest(whom) as w(principal_id)
               cross join lateral (
@@ -70,12 +74,12 @@ end $$;
 -- Requests of this tenant, for callers and dashboards.
 create view awe.requests with (security_invoker = true) as
 select request_id, policy_key, policy_version, artifact_type, artifact_id, status, revision, requester, callback_url,
-       context, stage_status, created_by, created_at, updated_at, decided_at, expires_at
+       context, stage_status, created_by, created_at, updated_at, decided_at, expires_at, summary
   from awe.request
  where tenant_id = awe.current_tenant();
 
 create view awe.tasks with (security_invoker = true) as
 select task_id, request_id, stage_index, revision, assignee, delegated_from, kind, required, status, due_at,
-       claimed_by, claimed_at, decided_by, decided_at, comment, created_at, updated_at
+       claimed_by, claimed_at, decided_by, decided_at, comment, created_at, updated_at, decision_data
   from awe.task
  where tenant_id = awe.current_tenant();

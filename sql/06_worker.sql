@@ -33,8 +33,11 @@ create domain awe.job_status as text collate "C" check (value in ('pending', 'ru
 create table awe.delivery (
     tenant_id        text collate "C" not null,
     delivery_id      bigint generated always as identity,
-    request_id       uuid not null,
-    seq              int not null,
+    -- A request's event (request_id, seq), or a message of its own
+    -- (`message`: the whole body, e.g. directory.sync_failed), whose
+    -- event_id is the message's id.
+    request_id       uuid,
+    seq              int,
     event_id         uuid not null,
     event_type       text collate "C" not null,
     endpoint_id      uuid not null,
@@ -48,7 +51,9 @@ create table awe.delivery (
     last_error       text,
     created_at       timestamptz not null,
     delivered_at     timestamptz,
-    primary key (tenant_id, delivery_id)
+    message          jsonb,
+    primary key (tenant_id, delivery_id),
+    check ((request_id is not null and seq is not null) or message is not null)
 );
 -- Due deliveries per endpoint: the worker finds each endpoint's oldest due
 -- delivery here, and claims an endpoint's share in due order.
@@ -57,7 +62,7 @@ create index delivery_lease on awe.delivery (lease_until) where status = 'delive
 create index delivery_request on awe.delivery (tenant_id, request_id, seq);
 -- Retention (awe.purge_expired): delivered rows by age.
 create index delivery_delivered on awe.delivery (delivered_at) where status = 'delivered';
-comment on table awe.delivery is 'Outbox: one row per event of a request with a callback, written in the event''s transaction.';
+comment on table awe.delivery is 'Outbox: one row per event of a request with a callback (or message of its own), written in its transaction.';
 
 create table awe.resolver_job (
     tenant_id       text collate "C" not null,

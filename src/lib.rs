@@ -25,9 +25,10 @@ extension_sql_file!("../sql/03_policy.sql", name = "policy", requires = ["direct
 extension_sql_file!("../sql/04_request.sql", name = "request", requires = ["policy"]);
 extension_sql_file!("../sql/05_inbox.sql", name = "inbox", requires = ["request"]);
 extension_sql_file!("../sql/06_worker.sql", name = "worker", requires = ["inbox"]);
-extension_sql_file!("../sql/07_security.sql", name = "security", requires = ["worker"]);
-extension_sql_file!("../sql/08_api.sql", name = "api", requires = ["security"]);
-extension_sql_file!("../sql/09_backup.sql", name = "backup", requires = ["api"]);
+extension_sql_file!("../sql/07_directory_sync.sql", name = "directory_sync", requires = ["worker"]);
+extension_sql_file!("../sql/08_security.sql", name = "security", requires = ["directory_sync"]);
+extension_sql_file!("../sql/09_api.sql", name = "api", requires = ["security"]);
+extension_sql_file!("../sql/10_backup.sql", name = "backup", requires = ["api"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

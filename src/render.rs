@@ -26,6 +26,7 @@ pub fn request(row: &RequestRow, policy: &Policy) -> Value {
             "created_at": note.map(|n| rfc3339(n.created_at)),
             "decided_at": note.and_then(|n| n.decided_at).map(rfc3339),
             "comment": note.and_then(|n| n.comment.as_deref()),
+            "decision_data": note.and_then(|n| n.data.clone()),
         })
     }).collect();
     let steps = policy.steps();

@@ -48,7 +48,9 @@ fn pg_dump_and_pg_restore_keep_every_row_and_the_restored_database_carries_on() 
     db.exec("create extension awe; select awe.create_tenant('acme'); set awe.tenant = 'acme';
              select awe.map_role_to_tenant('awe_anon', 'acme');
              select awe.upsert_principal('ann', 'Ann'); select awe.grant_role('bob', 'finance');
-             select awe.add_to_group('cyd', '/org/eng'); select awe.set_delegation('cyd', 'dee', now(), now() + interval '1 day')");
+             select awe.add_to_group('cyd', '/org/eng'); select awe.set_delegation('cyd', 'dee', now(), now() + interval '1 day');
+             select awe.set_directory_source('keycloak', 'http://127.0.0.1:9', 'acme', 'awe-sync', 'secret');
+             select awe.upsert_principal('gone', 'Left'); select awe.upsert_principal('gone', active => false)");
     let endpoint = db.json("select awe.register_endpoint('http://127.0.0.1:9/hooks')::text", &[]);
     let resolver = "http://127.0.0.1:9/resolve";
     let key = db.stages(json!([

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GUIDE: &str = include_str!("../docs/operations.md");
-const PHASES: [&str; 9] = ["install", "check", "roles", "postgrest", "monitoring", "backup", "retention", "upgrade", "uninstall"];
+const PHASES: [&str; 10] = ["install", "check", "roles", "directory", "postgrest", "monitoring", "backup", "retention", "upgrade", "uninstall"];
 
 struct Block {
     phase: String,
@@ -159,6 +159,8 @@ fn the_package_installs_works_and_uninstalls_as_the_guide_says() {
     wait_until("the worker's heartbeat", 30, || (one(&mut c, "select count(*)::text from awe.worker_status") == "1").then_some(()));
 
     s.run_phase("roles");
+    s.run_phase("directory");
+    assert_eq!(one(&mut c, "select realm from awe.directory_source where tenant_id = 'acme'"), "acme", "the directory source is registered");
     s.run_phase("postgrest");
     // The application role sees its tenant, and only through awe's functions.
     let mut app = s.connect("app", "billing_app");

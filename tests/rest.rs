@@ -60,7 +60,7 @@ fn full_lifecycle_as_a_caller_service_and_two_approvers() {
     let (st, inbox) = rpc(Some(&mia), "inbox", json!({}));
     assert_eq!(st, 200, "{inbox}");
     let task = inbox.as_array().unwrap().iter().find(|t| t["request_id"] == rid.as_str()).expect("mia's task").clone();
-    assert_eq!(task["available_actions"][0], "approve");
+    assert_eq!(task["available_actions"][0], json!({"action": "approve", "label": "Approve", "severity": "primary", "requires_comment": false, "form": null}));
     let (st, out) = rpc(Some(&mia), "decide", json!({"task_id": task["task_id"], "decision": "approve", "comment": "ok"}));
     assert_eq!((st, out["status"].as_str()), (200, Some("in_review")), "{out}");
 

@@ -197,6 +197,8 @@ fn s05_first_two_of_five() {
     let r2 = db.submit(&key2, json!({}));
     assert_eq!(db.decide(&r2, "a", "approve"), "in_review");
     assert_eq!(db.decide(&r2, "b", "approve"), "approved");
+    let v = db.json("select awe.verify_timeline($1::text::uuid)::text", &[&rid(&r2)]);
+    assert_eq!(v["valid"], true, "the revision task is in the trail too: {v}");
 }
 
 #[test]
@@ -519,7 +521,7 @@ fn s19_chained_delegate_can_act_on_what_the_inbox_offers() {
     let t = db.task_of(&r, "a");
     delegate(&mut db, "a", "b");
     delegate(&mut db, "b", "c");
-    let offered = db.json("select to_json(available_actions)::text from awe.inbox('b') where task_id = $1::text::uuid", &[&t]);
+    let offered = db.json("select coalesce((select json_agg(x ->> 'action') from jsonb_array_elements(available_actions) x), '[]')::text from awe.inbox('b') where task_id = $1::text::uuid", &[&t]);
     let shown_to_c = count(&mut db, "select count(*)::text from awe.inbox('c') where task_id = $1::text::uuid", &[&t]);
     let b_decides = db.try_decide(&t, "b", "approve");
     assert!(offered.as_array().is_some_and(|a| a.contains(&json!("approve"))), "b is offered approve: {offered}");
@@ -570,7 +572,7 @@ fn s21_observer_never_blocks() {
     }
     // The observer's inbox only offers comment: claiming signals an intent
     // to decide, which an observer cannot.
-    let actions = db.json("select to_json(available_actions)::text from awe.inbox('olga')", &[]);
+    let actions = db.json("select coalesce((select json_agg(x ->> 'action') from jsonb_array_elements(available_actions) x), '[]')::text from awe.inbox('olga')", &[]);
     assert_eq!(actions, json!(["comment"]));
     db.act_as("olga");
     db.json("select awe.comment($1::text::uuid, 'looks fine to me', $2::text::uuid)::text", &[&rid(&r), &ot]);
@@ -688,7 +690,7 @@ fn s25_request_changes_then_resubmit_re_resolves() {
     assert_eq!(db.decide(&r, "ian", "approve"), "in_review");
     assert_eq!(db.open(&r), strs(&["r1"]));
     assert_eq!(db.decide(&r, "r1", "request_changes"), "changes_requested");
-    assert!(db.open(&r).is_empty());
+    assert_eq!(db.open(&r), strs(&["requester"]), "only the requester's revision task is open");
     assert_eq!(all_tasks_of(&mut db, &r, "r1"), strs(&["changes_requested"]));
     db.act_as("requester");
     let out = db.json("select awe.resubmit($1::text::uuid, $2::text::jsonb, 'fixed the title')::text",
@@ -709,10 +711,15 @@ fn s25_request_changes_then_resubmit_re_resolves() {
     let key2 = db.stages(json!([{"name": "s", "mode": "all", "rules": users(&["a", "b"])}]));
     let r2 = db.submit(&key2, json!({}));
     assert_eq!(db.decide(&r2, "a", "request_changes"), "changes_requested");
-    assert_eq!(task_states(&mut db, &r2), strs(&["a:changes_requested", "b:superseded"]));
+    assert_eq!(task_states(&mut db, &r2), strs(&["a:changes_requested", "b:superseded", "requester:open"]));
+    // The requester's revision task offers resubmit and withdraw, in their inbox.
+    let offered = db.json("select (select json_agg(x ->> 'action') from jsonb_array_elements(available_actions) x)::text
+                             from awe.inbox('requester') where request_id = $1::text::uuid and kind = 'revision'", &[&rid(&r2)]);
+    assert_eq!(offered, json!(["resubmit", "withdraw", "comment"]));
     db.act_as("requester");
     db.json("select awe.resubmit($1::text::uuid, '{}')::text", &[&rid(&r2)]);
     assert_eq!(db.open(&r2), strs(&["a", "b"]));
+    assert!(task_states(&mut db, &r2).contains(&"requester:completed".to_string()));
     assert_eq!(db.decide(&r2, "a", "approve"), "in_review");
     assert_eq!(db.decide(&r2, "b", "approve"), "approved");
 }
@@ -1007,7 +1014,7 @@ fn inbox_available_actions() {
     let key = policy_with(&mut db, json!({"max_revisions": 1}), json!([{"name": "s", "mode": "all", "rules": [
         {"type": "user", "user": "amy"}, {"type": "user", "user": "cfo", "required": true}]}]));
     let r = db.submit(&key, json!({}));
-    let actions = |db: &mut Db, who: &str| db.json("select to_json(available_actions)::text from awe.inbox($1, status => null) where request_id = $2::text::uuid order by created_at desc limit 1", &[who, &rid(&r)]);
+    let actions = |db: &mut Db, who: &str| db.json("select coalesce((select json_agg(x ->> 'action') from jsonb_array_elements(available_actions) x), '[]')::text from awe.inbox($1, status => null) where request_id = $2::text::uuid order by created_at desc limit 1", &[who, &rid(&r)]);
     assert_eq!(actions(&mut db, "amy"), json!(["approve", "reject", "abstain", "request_changes", "comment", "claim"]));
     assert_eq!(actions(&mut db, "cfo"), json!(["approve", "reject", "request_changes", "comment", "claim"]), "required: no abstain");
     let t = db.task_of(&r, "amy");

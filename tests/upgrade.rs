@@ -17,7 +17,7 @@
 //!      are decided to the end, pending webhooks are delivered, timers fire;
 //!  (c) the same after pg_dump and pg_restore of the upgraded database.
 
-use awe_e2e::cluster::{ScratchCluster, SYSTEM_BIN};
+use awe_e2e::cluster::{current_bin, ScratchCluster};
 use awe_e2e::receiver::{resp, wait_until, Receiver};
 use postgres::Client;
 use serde_json::{json, Value};
@@ -177,7 +177,7 @@ fn from_release(release: &str, release_bin: &str) {
 
     // The new package installed, PostgreSQL restarted: the new library on
     // the old SQL refuses to operate, and its worker waits, until the update.
-    cluster.restart_on(SYSTEM_BIN);
+    cluster.restart_on(&current_bin());
     let mut c = cluster.connect(DB);
     let current: String = one(&mut c, "select default_version from pg_available_extensions where name = 'awe'");
     assert_ne!(current, release, "the tree's version must be newer than the release it updates from");
@@ -218,7 +218,11 @@ fn from_release(release: &str, release_bin: &str) {
     cluster.admin().batch_execute("drop database awe_fresh").unwrap();
 
     // (b) The rows, the chains, and the engine carrying on.
-    assert_eq!(counts(&mut c), before, "every row is still there");
+    let after = counts(&mut c);
+    let kept: BTreeMap<String, i64> = after.iter().filter(|(t, _)| before.contains_key(*t)).map(|(t, n)| (t.clone(), *n)).collect();
+    assert_eq!(kept, before, "every row is still there");
+    let added: Vec<(&String, &i64)> = after.iter().filter(|(t, _)| !before.contains_key(*t)).collect();
+    assert!(added.iter().all(|(_, n)| **n == 0), "tables new in {current} start empty: {added:?}");
     all_chains_verify(&mut c, "up");
     carry_on(&mut c, &recv);
     let status = jsonq(&mut c, "select row_to_json(s)::text from awe.worker_status s");

@@ -81,6 +81,9 @@ pub fn replay(events: &[ChainedEvent], stage_count: usize) -> TrailRequest {
                 }
             }
             "request.resubmitted" => {
+                // The revision task (the only task open while changes are
+                // requested) is done.
+                close_open(&mut r, None, TaskStatus::Completed);
                 r.revision = d.get("revision").and_then(Value::as_i64).unwrap_or(r.revision as i64 + 1) as i32;
                 if let Some(c) = str_of(d, "context_sha256") {
                     r.context_sha256 = Some(c);
@@ -143,6 +146,11 @@ pub fn replay(events: &[ChainedEvent], stage_count: usize) -> TrailRequest {
                     if s != StageStatus::Approved.as_str() && s != StageStatus::Skipped.as_str() {
                         *s = StageStatus::Waiting.as_str().into();
                     }
+                }
+                // Since 0.2.0: the requester's revision task.
+                if let (Some(id), Some(assignee)) = (str_of(d, "revision_task_id"), str_of(d, "revision_assignee")) {
+                    let t = TrailTask { stage: e.stage_index.unwrap_or(-1), revision: r.revision, assignee, status: "open".into(), decided_by: None, claimed_by: None };
+                    r.tasks.insert(id, t);
                 }
             }
             "request.rejected" => end(&mut r, TaskStatus::Skipped),
@@ -245,7 +253,7 @@ mod tests {
             n += 1;
             format!("t{n}")
         };
-        let mut state = Machine::new_request(&policy, "r1".into(), Some("req".into()), json!({"amount": 5}));
+        let mut state = Machine::new_request(&policy, "r1".into(), Some("req".into()), "caller".into(), json!({"amount": 5}));
         let mut events = Vec::new();
         let mut run_op = |state: RequestState, f: &mut dyn FnMut(&mut Machine) -> crate::AweResult<()>| {
             let env = Env { dir: &mut dir, logic: &mut logic, new_id: &mut new_id, now: 0, max_logic_depth: 64, max_approvers_per_stage: 100 };
@@ -262,7 +270,7 @@ mod tests {
         state = run_op(state, &mut |m| m.submit("app", json!({"artifact_id": "A-1"})));
         for (who, d) in steps {
             let id = state.tasks.iter().find(|t| t.assignee == *who && t.status == TaskStatus::Open).unwrap().id.clone();
-            state = run_op(state, &mut |m| m.decide(&DecisionInput { task_id: &id, actor: who, decision: *d, comment: None, attachments: None }));
+            state = run_op(state, &mut |m| m.decide(&DecisionInput { task_id: &id, actor: who, decision: *d, comment: None, attachments: None, data: None }));
         }
         let stored = StoredRequest {
             status: state.status.as_str().into(),

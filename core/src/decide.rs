@@ -1,6 +1,8 @@
 //! Decision-mode arithmetic and who may do what with a task.
 
 use crate::model::{Decision, Task, TaskStatus};
+use serde::Serialize;
+use serde_json::Value;
 use crate::policy::Mode;
 #[cfg(test)]
 use crate::policy::RuleKind;
@@ -75,11 +77,31 @@ pub enum Action {
     Comment,
     Claim,
     Release,
+    /// On a revision task (after request_changes): send the updated request.
+    Resubmit,
+    /// On a revision task: give up the request.
+    Withdraw,
+}
+
+/// An available action as a client renders it, knowing nothing of the
+/// workflow: a button with its label and colour, whether it asks for a
+/// comment, and the form (a JSON Schema, the context_schema subset) for the
+/// data it takes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionView {
+    pub action: &'static str,
+    pub label: &'static str,
+    /// `primary`, `danger` or `neutral`.
+    pub severity: &'static str,
+    pub requires_comment: bool,
+    pub form: Option<Value>,
 }
 
 impl Action {
-    /// In the order clients show them.
+    /// An approver's actions, in the order clients show them.
     pub const ALL: [Action; 7] = [Action::Approve, Action::Reject, Action::Abstain, Action::RequestChanges, Action::Comment, Action::Claim, Action::Release];
+    /// A revision task's actions.
+    pub const REVISION: [Action; 3] = [Action::Resubmit, Action::Withdraw, Action::Comment];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +112,41 @@ impl Action {
             Action::Comment => "comment",
             Action::Claim => "claim",
             Action::Release => "release",
+            Action::Resubmit => "resubmit",
+            Action::Withdraw => "withdraw",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Approve => "Approve",
+            Action::Reject => "Reject",
+            Action::Abstain => "Abstain",
+            Action::RequestChanges => "Request changes",
+            Action::Comment => "Comment",
+            Action::Claim => "Claim",
+            Action::Release => "Release",
+            Action::Resubmit => "Resubmit",
+            Action::Withdraw => "Withdraw",
+        }
+    }
+
+    pub fn severity(self) -> &'static str {
+        match self {
+            Action::Approve | Action::Resubmit => "primary",
+            Action::Reject | Action::Withdraw => "danger",
+            _ => "neutral",
+        }
+    }
+
+    /// The decision an action makes, if it is one.
+    pub fn decision(self) -> Option<Decision> {
+        match self {
+            Action::Approve => Some(Decision::Approve),
+            Action::Reject => Some(Decision::Reject),
+            Action::Abstain => Some(Decision::Abstain),
+            Action::RequestChanges => Some(Decision::RequestChanges),
+            _ => None,
         }
     }
 

@@ -16,6 +16,11 @@ macro_rules! status_enum {
                 match s { $($text => Ok($name::$variant),)* _ => err(Code::Internal, format!("unknown {} \"{s}\"", stringify!($name))) }
             }
         }
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
     };
 }
 
@@ -55,6 +60,8 @@ status_enum!(
         Open => "open", Approved => "approved", Rejected => "rejected", Abstained => "abstained",
         ChangesRequested => "changes_requested", Skipped => "skipped", Superseded => "superseded",
         Reassigned => "reassigned", Cancelled => "cancelled", Expired => "expired",
+        // A revision task whose request was resubmitted.
+        Completed => "completed",
     }
 );
 
@@ -78,6 +85,16 @@ impl RuleKind {
         match self {
             RuleKind::Approver => "approver",
             RuleKind::Observer => "observer",
+            RuleKind::Revision => "revision",
+        }
+    }
+
+    pub fn parse(s: &str) -> AweResult<RuleKind> {
+        match s {
+            "approver" => Ok(RuleKind::Approver),
+            "observer" => Ok(RuleKind::Observer),
+            "revision" => Ok(RuleKind::Revision),
+            other => err(Code::Internal, format!("unknown task kind \"{other}\"")),
         }
     }
 }
@@ -130,6 +147,9 @@ pub struct RequestState {
     pub status: RequestStatus,
     pub revision: i32,
     pub requester: Option<String>,
+    /// Who submitted it (`created_by`): gets the revision task when no
+    /// requester was named.
+    pub submitter: String,
     pub context: Value,
     pub stages: Vec<StageStatus>,
     pub tasks: Vec<Task>,
@@ -156,6 +176,8 @@ pub struct TaskChange {
     /// `SYSTEM_ACTOR`), and the decision's comment.
     pub decided_by: Option<String>,
     pub comment: Option<String>,
+    /// What the approver added to the decision (`decision_schema`).
+    pub data: Option<Value>,
     /// `Some` when the claim changed: the new claimer, or `None` (released).
     pub claimed_by: Option<Option<String>>,
 }

@@ -54,6 +54,28 @@ pub struct Stage {
     /// Seconds from task creation to its due time.
     pub sla: Option<i64>,
     pub on_breach: Option<Breach>,
+    /// Decisions that must come with a comment.
+    pub require_comment: Vec<crate::model::Decision>,
+    /// What an approver adds to an approval (`data`), in the context_schema
+    /// subset; `None`: an approval takes no data.
+    pub decision_schema: Option<Value>,
+    /// JSONLogic over `{context, decision, comment}` an approval must pass.
+    pub decision_check: Option<Value>,
+    /// What the approver is told when decision_check fails.
+    pub decision_check_message: Option<String>,
+    pub on_resolver_failure: OnResolverFailure,
+}
+
+/// What a stage does when its http approver resolver fails for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnResolverFailure {
+    /// The request fails (`request.failed`).
+    Fail,
+    /// The stage is skipped (`stage.skipped`).
+    Skip,
+    /// The stage's `on_breach` escalation rules supply its approvers.
+    Escalate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +99,9 @@ pub enum OnEmpty {
 pub enum RuleKind {
     Approver,
     Observer,
+    /// Not a rule kind: the requester's task after `request_changes`
+    /// (resubmit or withdraw). Policies cannot name it.
+    Revision,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -398,6 +423,7 @@ impl Reader<'_> {
     fn stage(&mut self, path: &str, v: &Value) -> Option<Stage> {
         const FIELDS: &[&str] = &[
             "name", "mode", "n", "p", "veto", "rules", "exclude", "skip_if", "on_empty", "parallel_group", "sla", "on_breach",
+            "require_comment", "decision_schema", "decision_check", "decision_check_message", "on_resolver_failure",
         ];
         let map = self.object(path, v, FIELDS)?;
         let name = self.string(map, path, "name", true);
@@ -430,7 +456,62 @@ impl Reader<'_> {
         if !rules.is_empty() && rules.iter().all(|r| r.kind == RuleKind::Observer) {
             self.problem(join(path, "rules"), "value", "needs at least one approver rule (observers never count)");
         }
-        Some(Stage { name: name?, mode: mode?, veto, rules, exclude, skip_if, on_empty, parallel_group, sla, on_breach })
+        let require_comment = self.decision_list(map, path, "require_comment");
+        let decision_schema = map.get("decision_schema").filter(|v| !v.is_null()).cloned();
+        if let Some(schema) = &decision_schema {
+            for p in context_schema::check_schema(schema) {
+                self.problem(join(&join(path, "decision_schema"), &p.path), "schema", p.message);
+            }
+        }
+        let decision_check = map.get("decision_check").filter(|v| !v.is_null()).cloned();
+        if let Some(rule) = &decision_check {
+            self.logic(&join(path, "decision_check"), rule, true);
+        }
+        let decision_check_message = self.string(map, path, "decision_check_message", false);
+        if decision_check_message.is_some() && decision_check.is_none() {
+            self.problem(join(path, "decision_check_message"), "value", "is shown when decision_check fails; there is no decision_check");
+        }
+        let on_resolver_failure = match map.get("on_resolver_failure") {
+            None => OnResolverFailure::Fail,
+            Some(v) if v == "fail" => OnResolverFailure::Fail,
+            Some(v) if v == "skip" => OnResolverFailure::Skip,
+            Some(v) if v == "escalate" => OnResolverFailure::Escalate,
+            Some(_) => {
+                self.problem(join(path, "on_resolver_failure"), "value", "must be \"fail\", \"skip\" or \"escalate\"");
+                OnResolverFailure::Fail
+            }
+        };
+        if map.contains_key("on_resolver_failure") && !rules.iter().any(|r| matches!(r.source, RuleSource::Http { .. })) {
+            self.problem(join(path, "on_resolver_failure"), "value", "applies only to a stage with an http rule");
+        }
+        if on_resolver_failure == OnResolverFailure::Escalate && on_breach.as_ref().is_none_or(|b| b.action != BreachAction::Escalate) {
+            self.problem(join(path, "on_resolver_failure"), "value", "\"escalate\" takes its approvers from on_breach: {action: escalate, rules}, which this stage lacks");
+        }
+        Some(Stage {
+            name: name?, mode: mode?, veto, rules, exclude, skip_if, on_empty, parallel_group, sla, on_breach,
+            require_comment, decision_schema, decision_check, decision_check_message, on_resolver_failure,
+        })
+    }
+
+    /// A list of decision names (`approve`, `reject`, `abstain`, `request_changes`).
+    fn decision_list(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Vec<crate::model::Decision> {
+        let p = join(path, key);
+        match map.get(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().enumerate().filter_map(|(i, v)| {
+                match v.as_str().map(crate::model::Decision::parse) {
+                    Some(Ok(d)) => Some(d),
+                    _ => {
+                        self.problem(format!("{p}[{i}]"), "value", "must be one of approve, reject, abstain, request_changes");
+                        None
+                    }
+                }
+            }).collect(),
+            Some(other) => {
+                self.problem(p, "type", format!("must be an array of decisions, got {}", type_name(other)));
+                Vec::new()
+            }
+        }
     }
 
     fn mode(&mut self, map: &Map<String, Value>, path: &str, rules: &[Rule]) -> Option<Mode> {
@@ -692,6 +773,31 @@ mod tests {
 
     fn minimal() -> Value {
         json!({"key": "k", "artifact_type": "doc", "stages": [{"name": "s", "rules": [{"type": "user", "user": "alice"}]}]})
+    }
+
+    #[test]
+    fn decision_fields_and_resolver_routes_are_checked() {
+        let mut v = minimal();
+        v["stages"][0]["require_comment"] = json!(["reject", "veto"]);
+        v["stages"][0]["decision_schema"] = json!({"type": "object", "properties": {"x": {"type": "number", "format": "money"}}});
+        v["stages"][0]["decision_check_message"] = json!("nope");
+        v["stages"][0]["on_resolver_failure"] = json!("escalate");
+        let mut got = problems(v);
+        got.sort();
+        assert_eq!(got, vec![
+            ("stages[0].decision_check_message".to_string(), "value"),
+            ("stages[0].decision_schema.properties.x.format".to_string(), "schema"),
+            ("stages[0].on_resolver_failure".to_string(), "value"),
+            ("stages[0].on_resolver_failure".to_string(), "value"),
+            ("stages[0].require_comment[1]".to_string(), "value"),
+        ]);
+        let mut ok = minimal();
+        ok["stages"][0]["require_comment"] = json!(["reject", "request_changes"]);
+        ok["stages"][0]["decision_check"] = json!({"<=": [{"var": "decision.amount"}, {"var": "context.amount"}]});
+        ok["stages"][0]["rules"] = json!([{"type": "http", "url": "https://r.example.com"}]);
+        ok["stages"][0]["on_resolver_failure"] = json!("skip");
+        let p = parse(ok).unwrap();
+        assert_eq!((p.stages[0].require_comment.len(), p.stages[0].on_resolver_failure), (2, OnResolverFailure::Skip));
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! operation, so each request advances exactly once however many approvers
 //! click at the same moment.
 
-use crate::decide::{tally, Action, Tally};
+use crate::decide::{tally, Action, ActionView, Tally};
 use crate::error::{err, AweError, AweResult, Code};
 use crate::logic::LogicCache;
 use crate::model::*;
-use crate::policy::{BreachAction, Mode, OnEmpty, Policy, RuleKind};
+use crate::policy::{BreachAction, Mode, OnEmpty, OnResolverFailure, Policy, RuleKind};
 use crate::resolve::{resolve_stage_approvers, Directory, SodInput};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -41,6 +41,8 @@ pub struct DecisionInput<'a> {
     pub decision: Decision,
     pub comment: Option<&'a str>,
     pub attachments: Option<&'a Value>,
+    /// What the approver adds (the stage's `decision_schema`).
+    pub data: Option<&'a Value>,
 }
 
 impl<'p, 'e> Machine<'p, 'e> {
@@ -49,12 +51,13 @@ impl<'p, 'e> Machine<'p, 'e> {
     }
 
     /// A brand-new request: all stages waiting, revision 1.
-    pub fn new_request(policy: &Policy, id: String, requester: Option<String>, context: Value) -> RequestState {
+    pub fn new_request(policy: &Policy, id: String, requester: Option<String>, submitter: String, context: Value) -> RequestState {
         RequestState {
             id,
             status: RequestStatus::Pending,
             revision: 1,
             requester,
+            submitter,
             context,
             stages: vec![StageStatus::Waiting; policy.stages.len()],
             tasks: Vec::new(),
@@ -107,7 +110,7 @@ impl<'p, 'e> Machine<'p, 'e> {
         let pos = match self.effects.task_changes.iter().position(|c| c.id == t.id) {
             Some(p) => p,
             None => {
-                self.effects.task_changes.push(TaskChange { id: t.id.clone(), status: t.status, decided_by: None, comment: None, claimed_by: None });
+                self.effects.task_changes.push(TaskChange { id: t.id.clone(), status: t.status, decided_by: None, comment: None, data: None, claimed_by: None });
                 self.effects.task_changes.len() - 1
             }
         };
@@ -179,10 +182,17 @@ impl<'p, 'e> Machine<'p, 'e> {
         self.check_action(d.task_id, d.actor, Action::of_decision(d.decision))?;
         let idx = self.task_index(d.task_id)?;
         let task = self.state.tasks[idx].clone();
+        self.check_decision(task.stage, d)?;
         self.record_decision(idx, d.decision, d.actor, d.comment);
+        if let (Some(change), Some(v)) = (self.task_change(idx), d.data.filter(|v| !v.is_null())) {
+            change.data = Some(v.clone());
+        }
         let mut data = json!({"decision": d.decision.as_str(), "assignee": task.assignee, "revision": task.revision});
         if let Some(c) = d.comment {
             data["comment"] = json!(c);
+        }
+        if let Some(v) = d.data.filter(|v| !v.is_null()) {
+            data["data"] = v.clone();
         }
         if let Some(a) = d.attachments {
             data["attachments"] = a.clone();
@@ -221,7 +231,65 @@ impl<'p, 'e> Machine<'p, 'e> {
             Ok(g) => g,
             Err(_) => return Ok(Vec::new()),
         };
-        Ok(Action::ALL.into_iter().filter(|a| gate.allows(*a, self).is_ok()).collect())
+        let offered: &[Action] = if gate.task.kind == RuleKind::Revision { &Action::REVISION } else { &Action::ALL };
+        Ok(offered.iter().copied().filter(|a| gate.allows(*a, self).is_ok()).collect())
+    }
+
+    /// The available actions as a client renders them: label, severity,
+    /// whether a comment is required, and the form for data (an approval's
+    /// `decision_schema`, a resubmit's `context_schema`).
+    pub fn action_views(&mut self, task_id: &str, actor: &str) -> AweResult<Vec<ActionView>> {
+        let actions = self.available_actions(task_id, actor)?;
+        let stage = &self.policy.stages[self.task(task_id)?.stage];
+        Ok(actions.into_iter().map(|a| {
+            let requires_comment = a.decision().is_some_and(|d| stage.require_comment.contains(&d));
+            let form = match a {
+                Action::Approve => stage.decision_schema.clone(),
+                Action::Resubmit => Some(self.policy.context_schema.clone().unwrap_or_else(|| json!({"type": "object"}))),
+                _ => None,
+            };
+            ActionView { action: a.as_str(), label: a.label(), severity: a.severity(), requires_comment, form }
+        }).collect())
+    }
+
+    /// What a decision must bring besides being allowed: the comment the
+    /// stage requires, data matching its `decision_schema`, and passing its
+    /// `decision_check`. Every problem, with its path (`comment`,
+    /// `data.approved_amount`, `decision_check`).
+    fn check_decision(&mut self, stage: usize, d: &DecisionInput<'_>) -> AweResult<()> {
+        let st = &self.policy.stages[stage];
+        let mut problems: Vec<Value> = Vec::new();
+        let mut problem = |path: &str, code: &str, message: String| problems.push(json!({"path": path, "code": code, "message": message}));
+        if st.require_comment.contains(&d.decision) && d.comment.is_none_or(|c| c.trim().is_empty()) {
+            problem("comment", "required", format!("stage \"{}\" requires a comment to {}", st.name, d.decision.as_str()));
+        }
+        let data = d.data.filter(|v| !v.is_null());
+        match (d.decision, &st.decision_schema, data) {
+            (Decision::Approve, Some(schema), data) => {
+                let data = data.cloned().unwrap_or_else(|| json!({}));
+                for p in crate::context_schema::validate(schema, &data) {
+                    problem(&if p.path.is_empty() { "data".to_string() } else { format!("data.{}", p.path) }, "schema", p.message);
+                }
+            }
+            (Decision::Approve, None, Some(_)) => problem("data", "value", format!("stage \"{}\" takes no decision data (it has no decision_schema)", st.name)),
+            (_, _, Some(_)) => problem("data", "value", format!("only an approval takes data, not {}", d.decision.as_str())),
+            _ => {}
+        }
+        if problems.is_empty() && d.decision == Decision::Approve {
+            if let Some(check) = st.decision_check.clone() {
+                let input = json!({"context": self.state.context, "decision": data.cloned().unwrap_or_else(|| json!({})), "comment": d.comment});
+                let passed = self.env.logic.truthy(&check, &input, self.env.max_logic_depth)?;
+                if !passed {
+                    let message = st.decision_check_message.clone().unwrap_or_else(|| format!("the approval does not pass stage \"{}\"'s decision_check", st.name));
+                    problems.push(json!({"path": "decision_check", "code": "check", "message": message}));
+                }
+            }
+        }
+        match problems.first() {
+            None => Ok(()),
+            Some(first) => Err(AweError::new(Code::DecisionInvalid, format!("the decision is incomplete: {}: {}", first["path"].as_str().unwrap_or(""), first["message"].as_str().unwrap_or("")))
+                .with_details(json!({"problems": problems}))),
+        }
     }
 
     /// Whether `actor` may take `action` on a task now; the error says why not.
@@ -240,6 +308,16 @@ impl<'p, 'e> Machine<'p, 'e> {
         if task.status != TaskStatus::Open {
             return Ok(Err(AweError::new(Code::TaskClosed, format!("task {} is already {}; decisions are final", task.id, task.status.as_str()))
                 .with_details(json!({"task_id": task.id, "task_status": task.status.as_str()}))));
+        }
+        if task.kind == RuleKind::Revision {
+            // The requester's task after request_changes: resubmit or withdraw.
+            if self.state.status != RequestStatus::ChangesRequested {
+                return Ok(Err(AweError::new(Code::RequestState, format!("request {} is {}, not changes_requested", self.state.id, self.state.status.as_str()))));
+            }
+            if actor != task.assignee && actor != self.state.submitter && self.state.requester.as_deref() != Some(actor) {
+                return Ok(Err(AweError::new(Code::NotAssignee, format!("task {} is {}'s revision task, not {actor}'s", task.id, task.assignee))));
+            }
+            return Ok(Ok(Gate { actor: actor.to_string(), task, vote: Err("a revision task is done by resubmitting or withdrawing the request".into()), repeat: false }));
         }
         if self.state.status != RequestStatus::InReview {
             return Ok(Err(AweError::new(Code::RequestState, format!("request {} is {}, not in_review", self.state.id, self.state.status.as_str()))));
@@ -314,7 +392,19 @@ impl<'p, 'e> Machine<'p, 'e> {
             }
         }
         self.set_status(RequestStatus::ChangesRequested);
-        self.emit("request.changes_requested", actor, Some(stage), None, json!({"comment": comment, "revision": self.state.revision}));
+        // The requester (or, if none was named, the submitter) gets a task in
+        // their own inbox: resubmit or withdraw.
+        let assignee = self.state.requester.clone().unwrap_or_else(|| self.state.submitter.clone());
+        let id = (self.env.new_id)();
+        let task = Task {
+            id: id.clone(), stage, revision: self.state.revision, assignee: assignee.clone(), delegated_from: None, kind: RuleKind::Revision,
+            required: false, status: TaskStatus::Open, due_at: None, decided_by: None, claimed_by: None, is_new: true,
+        };
+        self.state.tasks.push(task.clone());
+        self.effects.new_tasks.push(task);
+        self.emit("request.changes_requested", actor, Some(stage), None, json!({
+            "comment": comment, "revision": self.state.revision, "revision_task_id": id, "revision_assignee": assignee,
+        }));
         Ok(())
     }
 
@@ -323,6 +413,11 @@ impl<'p, 'e> Machine<'p, 'e> {
     pub fn resubmit(&mut self, actor: &str, context: Value) -> AweResult<()> {
         if self.state.status != RequestStatus::ChangesRequested {
             return err(Code::RequestState, format!("request {} is {}; only changes_requested requests can be resubmitted", self.state.id, self.state.status.as_str()));
+        }
+        let revision_tasks: Vec<usize> = self.state.tasks.iter().enumerate()
+            .filter(|(_, t)| t.kind == RuleKind::Revision && t.status == TaskStatus::Open).map(|(i, _)| i).collect();
+        for i in revision_tasks {
+            self.set_task(i, TaskStatus::Completed);
         }
         self.state.revision += 1;
         self.state.context = context;
@@ -387,6 +482,8 @@ impl<'p, 'e> Machine<'p, 'e> {
         if old.kind == RuleKind::Approver {
             let why = if to == SYSTEM_ACTOR {
                 Some("\"system\" is reserved for the engine")
+            } else if !self.env.dir.inactive(&[to.to_string()])?.is_empty() {
+                Some("inactive")
             } else if let Some(reason) = self.sod_violation(old.stage, to)? {
                 Some(reason)
             } else if self.policy.forbid_repeat_approvers && self.earlier_approvers(old.stage).contains(to) {
@@ -470,7 +567,7 @@ impl<'p, 'e> Machine<'p, 'e> {
     /// Adds tasks to an active stage (SLA escalation), recording each new
     /// task and the task it replaces (`expired_task_id`), if any, in the
     /// event. Returns the new ids.
-    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str, expired_task_id: Option<&str>) -> AweResult<Vec<String>> {
+    pub fn add_approvers(&mut self, actor: &str, stage: usize, principals: &[String], event: &'static str, expired_task_id: Option<&str>, reason: &str) -> AweResult<Vec<String>> {
         if self.state.stages[stage] != StageStatus::Active {
             return Ok(Vec::new());
         }
@@ -486,6 +583,7 @@ impl<'p, 'e> Machine<'p, 'e> {
             "task_ids": ids,
             "tasks": tasks.iter().map(|(id, p)| json!({"task_id": id, "assignee": p})).collect::<Vec<_>>(),
             "expired_task_id": expired_task_id,
+            "reason": reason,
         }));
         Ok(ids)
     }
@@ -517,32 +615,10 @@ impl<'p, 'e> Machine<'p, 'e> {
             }
             BreachAction::Escalate => {
                 self.emit("task.overdue", sys, Some(task.stage), Some(task.id.clone()), json!({"assignee": task.assignee, "action": "escalate"}));
-                let mut principals = Vec::new();
-                for rule in &b.rules {
-                    principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
-                }
-                // Escalation honours segregation of duties like any
-                // resolution, and never escalates an overdue task to its own
-                // assignee (an escalated task that is overdue in turn
-                // changes nothing); people who already have a live task on
-                // the stage are not added twice (add_approvers).
-                let mut kept = Vec::new();
-                for p in principals {
-                    if p != task.assignee && p != SYSTEM_ACTOR && self.sod_violation(task.stage, &p)?.is_none()
-                        && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
-                        kept.push(p);
-                    }
-                }
-                // Escalation adds approvers. On an `all` stage the overdue task
-                // would still block, so there it expires and the escalation
-                // approvers take its place (if escalation found anyone).
-                let expired = (!kept.is_empty() && stage.mode == Mode::All).then(|| task.id.clone());
-                if expired.is_some() {
-                    let idx = self.task_index(&task.id)?;
-                    self.set_task(idx, TaskStatus::Expired);
-                }
-                self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref())?;
-                self.advance_or_fail(sys)?;
+                // On an `all` stage the overdue task would still block, so
+                // there it expires and the escalation approvers take its place.
+                let expire = stage.mode == Mode::All;
+                self.escalate(&task, &b.rules, "sla_breach", expire)?;
                 Ok(None)
             }
             BreachAction::AutoApprove | BreachAction::AutoReject => {
@@ -557,6 +633,63 @@ impl<'p, 'e> Machine<'p, 'e> {
                 Ok(None)
             }
         }
+    }
+
+    /// Adds the approvers `rules` resolve to the task's stage
+    /// (`stage.escalated`, with `reason`), and expires the task when
+    /// `expire_task` and escalation found anyone. Escalation honours
+    /// segregation of duties like any resolution, never goes to the task's
+    /// own assignee (an escalated task that is overdue in turn changes
+    /// nothing), nor to anyone inactive; people who already have a live task
+    /// on the stage are not added twice (add_approvers).
+    fn escalate(&mut self, task: &Task, rules: &[crate::policy::Rule], reason: &str, expire_task: bool) -> AweResult<()> {
+        let sys = SYSTEM_ACTOR;
+        let mut principals = Vec::new();
+        for rule in rules {
+            principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
+        }
+        let inactive: HashSet<String> = self.env.dir.inactive(&principals)?.into_iter().collect();
+        let mut kept = Vec::new();
+        for p in principals {
+            if p != task.assignee && p != SYSTEM_ACTOR && !inactive.contains(&p) && self.sod_violation(task.stage, &p)?.is_none()
+                && !(self.policy.forbid_repeat_approvers && self.earlier_approvers(task.stage).contains(&p)) && !kept.contains(&p) {
+                kept.push(p);
+            }
+        }
+        let expired = (!kept.is_empty() && expire_task).then(|| task.id.clone());
+        if expired.is_some() {
+            let idx = self.task_index(&task.id)?;
+            self.set_task(idx, TaskStatus::Expired);
+        }
+        self.add_approvers(sys, task.stage, &kept, "stage.escalated", expired.as_deref(), reason)?;
+        self.advance_or_fail(sys)
+    }
+
+    /// The task's assignee is no longer active in the directory (they left,
+    /// or were disabled in the identity provider). Recorded as
+    /// `task.assignee_inactive`. Where the stage escalates on breach
+    /// (`on_breach: {action: escalate}`), its escalation rules apply at once
+    /// and the leaver's task expires (whatever the stage's mode: nobody will
+    /// decide it); otherwise the task stays open, for an admin to reassign
+    /// (the `awe.stalled_tasks` view lists it). Returns whether anything was
+    /// recorded.
+    pub fn assignee_inactive(&mut self, task_id: &str) -> AweResult<bool> {
+        let task = self.task(task_id)?.clone();
+        if task.status != TaskStatus::Open || self.state.status.is_terminal() {
+            return Ok(false);
+        }
+        let stage = &self.policy.stages[task.stage];
+        let rules = match &stage.on_breach {
+            Some(b) if b.action == BreachAction::Escalate && task.kind == RuleKind::Approver => Some(b.rules.clone()),
+            _ => None,
+        };
+        self.emit("task.assignee_inactive", SYSTEM_ACTOR, Some(task.stage), Some(task.id.clone()),
+            json!({"assignee": task.assignee, "kind": task.kind.as_str(), "escalated": rules.is_some()}));
+        match rules {
+            Some(rules) if self.state.stages[task.stage] == StageStatus::Active => self.escalate(&task, &rules, "assignee_inactive", true)?,
+            _ => {}
+        }
+        Ok(true)
     }
 
     fn push_task(&mut self, stage: usize, principal: &str, delegated_from: Option<String>, kind: RuleKind, required: bool) -> String {
@@ -732,6 +865,38 @@ impl<'p, 'e> Machine<'p, 'e> {
         self.advance_or_fail(actor)
     }
 
+    /// The stage's http resolver failed for good (after its retries). The
+    /// stage's `on_resolver_failure` routes it: `fail` ends the request
+    /// (`request.failed`), `skip` skips the stage (`stage.skipped`) and moves
+    /// on, `escalate` starts the stage with the approvers its `on_breach`
+    /// escalation rules find in place of the resolver's answer. Each route
+    /// is announced by `stage.resolver_failed` first.
+    pub fn resolver_failed(&mut self, stage: usize, reason: &str) -> AweResult<()> {
+        if self.state.stages.get(stage) != Some(&StageStatus::Resolving) || self.state.status.is_terminal() {
+            return Ok(());
+        }
+        let st = &self.policy.stages[stage];
+        let route = st.on_resolver_failure;
+        let sys = SYSTEM_ACTOR;
+        self.emit("stage.resolver_failed", sys, Some(stage), None, json!({"reason": reason, "on_resolver_failure": route}));
+        match route {
+            OnResolverFailure::Fail => self.terminate(RequestStatus::Failed, "request.failed", sys, reason),
+            OnResolverFailure::Skip => {
+                self.set_stage(stage, StageStatus::Skipped);
+                self.emit("stage.skipped", sys, Some(stage), None, json!({"reason": format!("the approver resolver failed: {reason}"), "on_resolver_failure": "skip"}));
+                self.advance_or_fail(sys)
+            }
+            OnResolverFailure::Escalate => {
+                let rules = st.on_breach.as_ref().map(|b| b.rules.clone()).unwrap_or_default();
+                let mut principals = Vec::new();
+                for rule in &rules {
+                    principals.extend(crate::resolve::resolve_rule(rule, &self.state.context, self.env.dir, self.env.logic, self.env.max_logic_depth)?);
+                }
+                self.complete_resolution(stage, sys, &principals)
+            }
+        }
+    }
+
     pub fn into_parts(self) -> (RequestState, Effects) {
         (self.state, self.effects)
     }
@@ -751,8 +916,12 @@ impl Gate {
     fn allows(&self, action: Action, m: &Machine<'_, '_>) -> AweResult<()> {
         let refuse = |why: String| Err(AweError::new(Code::ActionNotAllowed, why).with_hint("see the task's available_actions"));
         let vote = || self.vote.clone().or_else(refuse);
+        let revision = self.task.kind == RuleKind::Revision;
         match action {
             Action::Comment => Ok(()),
+            Action::Resubmit | Action::Withdraw if revision => Ok(()),
+            Action::Resubmit | Action::Withdraw => refuse("resubmit and withdraw are the requester's, on a revision task".into()),
+            _ if revision => vote(),
             Action::Release => match self.task.claimed_by.as_deref() {
                 Some(c) if c == self.actor => Ok(()),
                 Some(c) => refuse(format!("task {} is claimed by {c}, not {}", self.task.id, self.actor)),

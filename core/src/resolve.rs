@@ -16,6 +16,13 @@ pub trait Directory {
     fn group_members(&mut self, group: &str, include_subgroups: bool) -> AweResult<Vec<String>>;
     /// Active delegations (principal → delegate) for these principals now.
     fn delegates(&mut self, principals: &[String]) -> AweResult<Vec<(String, String)>>;
+    /// Those of `principals` the directory knows as inactive (people who
+    /// left or were disabled in the identity provider). A principal the
+    /// directory does not know is not inactive: `user` rules may name anyone.
+    fn inactive(&mut self, principals: &[String]) -> AweResult<Vec<String>> {
+        let _ = principals;
+        Ok(Vec::new())
+    }
 }
 
 /// How far a delegation chain is followed before the last reached principal
@@ -169,8 +176,14 @@ pub fn resolve_stage_approvers(
             None
         }
     };
+    // Nobody inactive gets a task, approver or observer.
+    let inactive: HashSet<String> = dir.inactive(&candidates.iter().map(|a| a.principal.clone()).collect::<Vec<_>>())?.into_iter().collect();
     let mut kept = Vec::new();
     for a in candidates {
+        if inactive.contains(&a.principal) {
+            out.excluded.push(Excluded { principal: a.principal, reason: "inactive" });
+            continue;
+        }
         // Observers never approve, so SoD does not remove them (but nobody
         // is the reserved `system`).
         match (a.kind, forbidden(&a.principal)) {
@@ -253,6 +266,7 @@ pub(crate) mod tests {
         pub roles: HashMap<String, Vec<String>>,
         pub groups: HashMap<String, Vec<String>>,
         pub delegations: HashMap<String, String>,
+        pub inactive: Vec<String>,
     }
 
     impl Directory for MemDir {
@@ -271,6 +285,9 @@ pub(crate) mod tests {
         }
         fn delegates(&mut self, principals: &[String]) -> AweResult<Vec<(String, String)>> {
             Ok(principals.iter().filter_map(|p| self.delegations.get(p).map(|d| (p.clone(), d.clone()))).collect())
+        }
+        fn inactive(&mut self, principals: &[String]) -> AweResult<Vec<String>> {
+            Ok(principals.iter().filter(|p| self.inactive.contains(p)).cloned().collect())
         }
     }
 
@@ -316,6 +333,21 @@ pub(crate) mod tests {
         assert_eq!(r.assignees[1].delegated_from.as_deref(), Some("y"));
         let reasons: Vec<_> = r.excluded.iter().map(|e| (e.principal.as_str(), e.reason)).collect();
         assert_eq!(reasons, vec![("req", "self_approval"), ("mgr", "repeat_approver"), ("z", "excluded")]);
+    }
+
+    #[test]
+    fn inactive_principals_get_no_task_from_any_rule() {
+        let mut dir = MemDir::default();
+        dir.roles.insert("fin".into(), vec!["ana".into(), "ben".into()]);
+        dir.inactive = vec!["ben".into(), "left".into(), "watcher".into()];
+        let p = policy(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": [
+            {"type": "role", "role": "fin"}, {"type": "user", "user": "left"},
+            {"type": "user", "user": "watcher", "kind": "observer"}, {"type": "user", "user": "unknown"}]}]}));
+        let r = resolve(&p, json!({}), None, &[], &mut dir);
+        // A principal the directory does not know stays eligible.
+        assert_eq!(names(&r), vec!["ana", "unknown"]);
+        let reasons: Vec<_> = r.excluded.iter().map(|e| (e.principal.as_str(), e.reason)).collect();
+        assert_eq!(reasons, vec![("ben", "inactive"), ("left", "inactive"), ("watcher", "inactive")]);
     }
 
     #[test]

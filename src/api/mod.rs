@@ -2,6 +2,7 @@
 //! calls the shell (`operate`, `store`) and the core, and returns JSON;
 //! errors leave as `AWE-…` codes (see fmgr).
 
+pub mod directory;
 pub mod endpoint;
 pub mod meta;
 pub mod policy;

@@ -115,7 +115,7 @@ fn submit(a: &Args) -> AweResult<pgrx::JsonB> {
             Some(url) => Some(endpoint::callback_endpoint(c, &s.tenant, url)?),
             None => None,
         };
-        let state = Machine::new_request(p, request_id.clone(), requester.clone(), context);
+        let state = Machine::new_request(p, request_id.clone(), requester.clone(), s.actor.clone(), context);
         let identity = json!({"policy_key": policy_key, "policy_version": loaded.version, "artifact_type": artifact_type,
                               "artifact_id": artifact_id, "callback_url": callback_url});
         let actor = s.actor.clone();
@@ -192,8 +192,12 @@ fn decide(a: &Args) -> AweResult<pgrx::JsonB> {
         }
         check_comment("attachments", Some(&att.to_string()))?;
     }
+    let data = a.json(4, "data")?;
+    if let Some(d) = &data {
+        crate::api::check_len("data", &d.to_string(), crate::settings::usize_of(&crate::settings::MAX_CONTEXT_BYTES), "awe.max_context_bytes")?;
+    }
     let mut out = task_op(&task_id, |m, actor| {
-        m.decide(&DecisionInput { task_id: &task_id, actor, decision, comment: comment.as_deref(), attachments: attachments.as_ref() })
+        m.decide(&DecisionInput { task_id: &task_id, actor, decision, comment: comment.as_deref(), attachments: attachments.as_ref(), data: data.as_ref() })
     })?;
     out.0["task_id"] = json!(task_id);
     out.0["decision"] = json!(decision.as_str());
@@ -371,14 +375,14 @@ fn stored_request(row: &RequestRow) -> audit::StoredRequest {
 /// fields it has already read; the engine needs nothing else from them but
 /// who approved other stages, read only for policies that forbid repeat
 /// approvers.
-fn task_actions(a: &Args) -> AweResult<Vec<String>> {
+fn task_actions(a: &Args) -> AweResult<pgrx::JsonB> {
     let task = Task {
         id: a.uuid(0, "task_id")?,
         stage: a.int(1).unwrap_or(0).max(0) as usize,
         revision: a.int(2).unwrap_or(1),
         assignee: a.req_text(3, "assignee")?,
         delegated_from: None,
-        kind: if a.text(4).as_deref() == Some("observer") { RuleKind::Observer } else { RuleKind::Approver },
+        kind: RuleKind::parse(&a.req_text(4, "kind")?)?,
         required: a.bool(5).unwrap_or(false),
         status: TaskStatus::parse(&a.req_text(6, "status")?)?,
         due_at: None,
@@ -394,13 +398,14 @@ fn task_actions(a: &Args) -> AweResult<Vec<String>> {
     let policy_key = a.req_text(13, "policy_key")?;
     let policy_version = a.int(14).ok_or_else(|| bad_input("policy_version is required"))?;
     let viewer = a.req_text(15, "viewer")?;
+    let submitter = a.text(16).unwrap_or_default();
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let p = policy::load(c, &s.tenant, &policy_key, Some(policy_version))?.policy;
         let tasks = if p.forbid_repeat_approvers { request::load_tasks(c, &s.tenant, &request_id)?.0 } else { vec![task.clone()] };
-        let state = RequestState { id: request_id, status, revision, requester, context, stages: Vec::new(), tasks };
-        let (actions, _, _) = with_machine(c, &s, &p, state, |m| m.available_actions(&task.id, &viewer))?;
-        Ok(actions.iter().map(|x| x.as_str().to_string()).collect())
+        let state = RequestState { id: request_id, status, revision, requester, submitter, context, stages: Vec::new(), tasks };
+        let (views, _, _) = with_machine(c, &s, &p, state, |m| m.action_views(&task.id, &viewer))?;
+        Ok(jsonb(serde_json::to_value(views).unwrap_or(Value::Null)))
     })
 }
 

@@ -27,13 +27,27 @@ pub fn due_endpoints(c: &SpiClient<'_>, after: Option<&DueEndpoint>, full: &[Str
         .collect()
 }
 
-/// A claimed delivery with its event and request, as stored.
+/// A claimed delivery: a request's event, or a message of its own.
 pub struct ClaimedDelivery {
     pub delivery_id: i64,
     pub url: String,
     pub attempts: i32,
     pub first_attempt_us: i64,
+    /// The event's id, or the message's.
     pub event_id: String,
+    pub body: ClaimedBody,
+    /// The endpoint's live secrets, newest first.
+    pub secrets: Vec<String>,
+}
+
+pub enum ClaimedBody {
+    Event(Box<ClaimedEvent>),
+    /// The whole body, as queued.
+    Message(String),
+}
+
+/// An event and its request, as stored.
+pub struct ClaimedEvent {
     pub event_type: String,
     pub event_created_us: i64,
     pub seq: i32,
@@ -49,37 +63,43 @@ pub struct ClaimedDelivery {
     pub policy_version: i32,
     pub artifact_type: String,
     pub artifact_id: String,
-    /// The endpoint's live secrets, newest first.
-    pub secrets: Vec<String>,
 }
 
 /// Claims up to `limit` due deliveries of one endpoint with a lease.
 pub fn claim(c: &SpiClient<'_>, due: &DueEndpoint, limit: i32, lease_secs: i64) -> AweResult<Vec<ClaimedDelivery>> {
     let rows = run(c, include_str!("sql/claim_deliveries.sql"),
         &[arg::text(&due.tenant), arg::uuid(&due.endpoint_id), arg::int(limit), arg::bigint(lease_secs)])?;
-    rows.map(|r| Ok(ClaimedDelivery {
-        delivery_id: required(&r, 1)?,
-        url: required(&r, 2)?,
-        attempts: required(&r, 3)?,
-        first_attempt_us: unix_us_column(&r, 4)?.unwrap_or_default(),
-        event_id: required(&r, 5)?,
-        event_type: required(&r, 6)?,
-        event_created_us: unix_us_column(&r, 7)?.unwrap_or_default(),
-        seq: required(&r, 8)?,
-        actor: required(&r, 9)?,
-        stage_index: column(&r, 10)?,
-        task_id: column(&r, 11)?,
-        status: required(&r, 12)?,
-        data: json_column(&r, 13)?,
-        prev_hash: column(&r, 14)?,
-        hash: required(&r, 15)?,
-        request_id: required(&r, 16)?,
-        policy_key: required(&r, 17)?,
-        policy_version: required(&r, 18)?,
-        artifact_type: required(&r, 19)?,
-        artifact_id: required(&r, 20)?,
-        secrets: column::<Vec<String>>(&r, 21)?.unwrap_or_default(),
-    })).collect()
+    rows.map(|r| {
+        let body = match column::<String>(&r, 22)? {
+            Some(message) => ClaimedBody::Message(message),
+            None => ClaimedBody::Event(Box::new(ClaimedEvent {
+                event_type: required(&r, 6)?,
+                event_created_us: unix_us_column(&r, 7)?.unwrap_or_default(),
+                seq: required(&r, 8)?,
+                actor: required(&r, 9)?,
+                stage_index: column(&r, 10)?,
+                task_id: column(&r, 11)?,
+                status: required(&r, 12)?,
+                data: json_column(&r, 13)?,
+                prev_hash: column(&r, 14)?,
+                hash: required(&r, 15)?,
+                request_id: required(&r, 16)?,
+                policy_key: required(&r, 17)?,
+                policy_version: required(&r, 18)?,
+                artifact_type: required(&r, 19)?,
+                artifact_id: required(&r, 20)?,
+            })),
+        };
+        Ok(ClaimedDelivery {
+            delivery_id: required(&r, 1)?,
+            url: required(&r, 2)?,
+            attempts: required(&r, 3)?,
+            first_attempt_us: unix_us_column(&r, 4)?.unwrap_or_default(),
+            event_id: required(&r, 5)?,
+            body,
+            secrets: column::<Vec<String>>(&r, 21)?.unwrap_or_default(),
+        })
+    }).collect()
 }
 
 /// What became of one delivery.

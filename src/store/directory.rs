@@ -24,10 +24,37 @@ struct Cache {
     roles: HashMap<(String, String), Vec<String>>,
     groups: HashMap<(String, String, bool), Vec<String>>,
     delegations: HashMap<(String, String), Vec<Window>>,
+    inactive: HashMap<(String, String), bool>,
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// The cached answer for `key`, if the cache is of `generation`.
+fn peek<K: std::hash::Hash + Eq, V: Clone>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: &K) -> Option<V> {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.generation != generation {
+            *c = Cache { generation, ..Cache::default() };
+        }
+        map(&mut c).get(key).cloned()
+    })
+}
+
+/// Remembers an answer loaded under `generation`, unless the directory
+/// changed meanwhile; bounded per backend.
+fn remember<K: std::hash::Hash + Eq, V>(generation: u64, map: fn(&mut Cache) -> &mut HashMap<K, V>, key: K, v: V) {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.generation == generation {
+            let m = map(&mut c);
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(key, v);
+        }
+    });
 }
 
 /// Runs `load` unless the current generation already has the answer.
@@ -40,28 +67,11 @@ fn cached<K: std::hash::Hash + Eq, V: Clone>(
     let Some(generation) = watch::generation(client, Watched::Directory)? else {
         return load();
     };
-    let hit = CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.generation != generation {
-            *c = Cache { generation, ..Cache::default() };
-        }
-        map(&mut c).get(&key).cloned()
-    });
-    if let Some(v) = hit {
+    if let Some(v) = peek(generation, map, &key) {
         return Ok(v);
     }
     let v = load()?;
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        // Only if nothing changed while loading; bounded per backend.
-        if c.generation == generation {
-            let m = map(&mut c);
-            if m.len() >= 10_000 {
-                m.clear();
-            }
-            m.insert(key, v.clone());
-        }
-    });
+    remember(generation, map, key, v.clone());
     Ok(v)
 }
 
@@ -93,6 +103,37 @@ impl Directory for SpiDirectory<'_, '_> {
                 and (m.group_path = $2 or $3 and m.group_path >= $2 || '/' and m.group_path < $2 || '0')
               order by m.principal_id",
             &[arg::text(tenant), arg::text(group), arg::boolean(include_subgroups)])?))
+    }
+
+    /// Inactive principals: one query for those not cached yet.
+    fn inactive(&mut self, principals: &[String]) -> AweResult<Vec<String>> {
+        let (c, tenant) = (self.client, self.tenant);
+        let generation = watch::generation(c, Watched::Directory)?;
+        let key = |p: &String| (tenant.to_string(), p.clone());
+        let mut out = Vec::new();
+        let mut unknown = Vec::new();
+        for p in principals {
+            match generation.and_then(|g| peek(g, |k| &mut k.inactive, &key(p))) {
+                Some(true) => out.push(p.clone()),
+                Some(false) => {}
+                None => unknown.push(p.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(out);
+        }
+        let found: Vec<String> = names(run(c, "select principal_id from awe.principal where tenant_id = $1 and principal_id = any($2) and not active",
+            &[arg::text(tenant), arg::array(unknown.clone())])?)?;
+        for p in unknown {
+            let is_inactive = found.contains(&p);
+            if let Some(g) = generation {
+                remember(g, |k| &mut k.inactive, key(&p), is_inactive);
+            }
+            if is_inactive {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     /// For each principal, the most recently created delegation whose window

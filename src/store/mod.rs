@@ -5,6 +5,7 @@
 
 pub mod delivery;
 pub mod directory;
+pub mod directory_sync;
 pub mod endpoint;
 pub mod policy;
 pub mod request;
@@ -123,6 +124,10 @@ pub mod arg {
     }
 
     pub fn boolean(v: bool) -> DatumWithOid<'static> {
+        DatumWithOid::from(v)
+    }
+
+    pub fn float(v: f64) -> DatumWithOid<'static> {
         DatumWithOid::from(v)
     }
 

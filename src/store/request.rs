@@ -47,6 +47,8 @@ pub struct TaskNote {
     pub created_at: i64,
     pub decided_at: Option<i64>,
     pub comment: Option<String>,
+    /// What the approver added to the decision (the stage's decision_schema).
+    pub data: Option<serde_json::Value>,
 }
 
 impl RequestRow {
@@ -56,6 +58,7 @@ impl RequestRow {
             let note = self.task_notes.entry(c.id.clone()).or_default();
             note.decided_at = Some(now);
             note.comment = c.comment.clone();
+            note.data = c.data.clone();
         }
     }
 }
@@ -110,7 +113,7 @@ fn load(client: &SpiClient<'_>, tenant: &str, target: Target<'_>, locking: bool)
 
 /// The columns `task_from_row` reads.
 const TASK_COLUMNS: &str = "t.task_id::text, t.stage_index, t.revision, t.assignee, t.delegated_from, t.kind, t.required, t.status,
-                t.due_at, t.claimed_by, t.decided_by, t.decided_at, t.comment, t.created_at";
+                t.due_at, t.claimed_by, t.decided_by, t.decided_at, t.comment, t.created_at, t.decision_data::text";
 static TASKS_OF_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
     "select {TASK_COLUMNS} from awe.task t where t.tenant_id = $1 and t.request_id = $2 order by t.created_at, t.task_id"));
 
@@ -123,6 +126,7 @@ fn request_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<RequestRow> {
         status: RequestStatus::parse(&required::<String>(row, 11)?)?,
         revision: required(row, 12)?,
         requester: column(row, 7)?,
+        submitter: required(row, 8)?,
         context: json_column(row, 13)?,
         stages: stage_status.iter().map(|s| StageStatus::parse(s)).collect::<AweResult<_>>()?,
         tasks: Vec::new(),
@@ -163,14 +167,18 @@ pub fn load_tasks(client: &SpiClient<'_>, tenant: &str, request_id: &str) -> Awe
 }
 
 fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, TaskNote)> {
-    let note = TaskNote { decided_at: unix_us_column(row, 12)?, comment: column(row, 13)?, created_at: unix_us_column(row, 14)?.unwrap_or_default() };
+    let data: Option<String> = column(row, 15)?;
+    let note = TaskNote {
+        decided_at: unix_us_column(row, 12)?, comment: column(row, 13)?, created_at: unix_us_column(row, 14)?.unwrap_or_default(),
+        data: data.and_then(|d| serde_json::from_str(&d).ok()),
+    };
     let task = Task {
         id: required(row, 1)?,
         stage: required::<i32>(row, 2)? as usize,
         revision: required(row, 3)?,
         assignee: required(row, 4)?,
         delegated_from: column(row, 5)?,
-        kind: if required::<String>(row, 6)? == "observer" { RuleKind::Observer } else { RuleKind::Approver },
+        kind: RuleKind::parse(&required::<String>(row, 6)?)?,
         required: required(row, 7)?,
         status: TaskStatus::parse(&required::<String>(row, 8)?)?,
         due_at: unix_us_column(row, 9)?,
@@ -212,6 +220,7 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
                 arg::array(ch.iter().map(|c| c.comment.clone()).collect::<Vec<_>>()),
                 arg::array(ch.iter().map(|c| c.claimed_by.is_some()).collect::<Vec<_>>()),
                 arg::array(ch.iter().map(|c| c.claimed_by.clone().flatten()).collect::<Vec<_>>()),
+                arg::array(ch.iter().map(|c| c.data.as_ref().map(|d| d.to_string())).collect::<Vec<_>>()),
             ]
         }
     };
@@ -258,7 +267,7 @@ fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
         let (head, p) = if new_request {
             (INSERT_HEAD, Params { now: 13, tasks: 18, events: 27, endpoint: 37 })
         } else {
-            (UPDATE_HEAD, Params { now: 9, tasks: 17, events: 26, endpoint: 36 })
+            (UPDATE_HEAD, Params { now: 9, tasks: 18, events: 27, endpoint: 37 })
         };
         let mut ctes = vec![head.to_string()];
         if tasks {
@@ -336,13 +345,14 @@ c as (
            decided_by = coalesce(x.decided_by, k.decided_by),
            decided_at = case when x.decided_by is null then k.decided_at else $9 end,
            comment = case when x.decided_by is null then k.comment else x.comment end,
+           decision_data = case when x.decided_by is null then k.decision_data else x.data::jsonb end,
            claimed_by = case when x.claim_changed then x.claimed_by else k.claimed_by end,
            claimed_at = case when not x.claim_changed then k.claimed_at when x.claimed_by is null then null else $9 end
       -- uuid[] before the join: a cast applied to x's column is not
       -- leakproof, so under row-level security it could not drive the index
       -- scan and the update read every task of the tenant.
-      from unnest($11::text[]::uuid[], $12::text[], $13::text[], $14::text[], $15::boolean[], $16::text[])
-           as x(task_id, status, decided_by, comment, claim_changed, claimed_by)
+      from unnest($11::text[]::uuid[], $12::text[], $13::text[], $14::text[], $15::boolean[], $16::text[], $17::text[])
+           as x(task_id, status, decided_by, comment, claim_changed, claimed_by, data)
      where k.tenant_id = $1 and k.task_id = x.task_id)";
 
 /// New tasks as the nine array parameters of the task insert.

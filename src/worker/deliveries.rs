@@ -8,7 +8,7 @@
 //! share; a disabled endpoint's backlog is never read.
 
 use super::http::{unix_us, Answer};
-use crate::store::delivery::{self, ClaimedDelivery, DueEndpoint, Outcome};
+use crate::store::delivery::{self, ClaimedBody, ClaimedDelivery, DueEndpoint, Outcome};
 use awe_core::webhook::{self, EventForBody, Verdict};
 use awe_core::AweResult;
 use pgrx::spi::SpiClient;
@@ -51,13 +51,16 @@ impl Delivery {
     }
 
     fn from_claimed(due: &DueEndpoint, c: ClaimedDelivery) -> Delivery {
-        let body = webhook::body(&EventForBody {
-            kind: &c.event_type, created_at: c.event_created_us, event_id: &c.event_id, seq: c.seq, tenant: &due.tenant,
-            request_id: &c.request_id, policy_key: &c.policy_key, policy_version: c.policy_version,
-            artifact_type: &c.artifact_type, artifact_id: &c.artifact_id, status: &c.status, actor: &c.actor,
-            stage_index: c.stage_index, task_id: c.task_id.as_deref(), data: &c.data,
-            hash: &c.hash, prev_hash: c.prev_hash.as_deref(),
-        });
+        let body = match c.body {
+            ClaimedBody::Message(message) => message,
+            ClaimedBody::Event(e) => webhook::body(&EventForBody {
+                kind: &e.event_type, created_at: e.event_created_us, event_id: &c.event_id, seq: e.seq, tenant: &due.tenant,
+                request_id: &e.request_id, policy_key: &e.policy_key, policy_version: e.policy_version,
+                artifact_type: &e.artifact_type, artifact_id: &e.artifact_id, status: &e.status, actor: &e.actor,
+                stage_index: e.stage_index, task_id: e.task_id.as_deref(), data: &e.data,
+                hash: &e.hash, prev_hash: e.prev_hash.as_deref(),
+            }),
+        };
         Delivery {
             tenant: due.tenant.clone(), id: c.delivery_id, endpoint_id: due.endpoint_id.clone(), url: c.url,
             attempts: c.attempts, first_attempt_us: c.first_attempt_us, event_id: c.event_id, body, secrets: c.secrets,

@@ -1,9 +1,11 @@
 //! The background worker: all of awe's asynchronous work, never inside a
 //! user's transaction.
 //!   1. Every awe.worker_poll_interval it beats its heartbeat, runs due
-//!      timers (awe.run_due_timers, the same path tests use), applies
-//!      retention (awe.purge_expired) and takes back claims whose lease ran
-//!      out.
+//!      timers (awe.run_due_timers, the same path tests use), deals with the
+//!      open tasks of principals who became inactive (awe._handle_leavers),
+//!      applies retention (awe.purge_expired), takes back claims whose
+//!      lease ran out, and leases a directory source due for a sync
+//!      (`sync`), which an HTTP thread reads.
 //!   2. It claims due webhook deliveries fairly across endpoints
 //!      (`deliveries`) and http approver-resolver jobs (`resolver`), never
 //!      more than 4 per HTTP thread, commits the claim, and queues them for
@@ -24,6 +26,7 @@ pub mod http;
 pub mod job;
 pub mod pool;
 pub mod resolver;
+pub mod sync;
 pub mod wake;
 
 use crate::settings;
@@ -202,6 +205,7 @@ impl Worker {
             let released = deliveries::release_stale_claims(c, first)?;
             if first {
                 crate::store::resolver_job::release_all(c)?;
+                crate::store::directory_sync::release_all(c)?;
                 if released > 0 {
                     log!("awe worker: {released} deliveries claimed by the previous worker are due again");
                 }
@@ -211,11 +215,16 @@ impl Worker {
         self.started = true;
         BackgroundWorker::transaction(|| {
             Spi::run("select awe.run_due_timers(200)").expect("timers");
+            Spi::run("select awe._handle_leavers(200)").expect("leavers");
             // 0 keeps delivered webhooks: purge_expired takes null for that.
             Spi::run_with_args("select awe.purge_expired(case when $1 > 0 then make_interval(secs => $1) end, 1000)",
                 &[pgrx::datum::DatumWithOid::from(settings::DELIVERY_RETENTION_S.get())])
                 .expect("retention");
         });
+        // A directory source due for a sync: read on an HTTP thread.
+        if let Some(job) = in_transaction(sync::lease) {
+            self.pool.add(Job::Sync(job));
+        }
         true
     }
 
@@ -229,6 +238,7 @@ impl Worker {
             match d {
                 Done::Delivered(s) => sent.push(s),
                 Done::Resolved(job, outcome, at) => in_transaction(|c| resolver::finish(c, &job, outcome, at)),
+                Done::Synced(job, outcome, at) => in_transaction(|c| sync::finish(c, &job, outcome, at)),
             }
         }
         let want = if claim { self.pool.lanes.room().min(settings::BATCH.get().max(1) as usize) } else { 0 };

@@ -1,6 +1,6 @@
 //! http approver rules: the worker claims a job, calls the resolver outside
-//! any transaction, then completes the stage, retries later, or fails the
-//! request after the last attempt.
+//! any transaction, then completes the stage, retries later, or after the
+//! last attempt does what the stage's on_resolver_failure says.
 
 use super::http::Http;
 use crate::operate::operate;
@@ -97,10 +97,12 @@ pub fn finish(c: &SpiClient<'_>, job: &ResolverJob, outcome: Result<Vec<String>,
         Err(error) if (job.attempts as usize) <= RESOLVER_BACKOFF.len() => {
             resolver_job::retry_later(c, k, &error, RESOLVER_BACKOFF[(job.attempts.max(1) - 1) as usize])
         }
+        // The last attempt failed: the stage's on_resolver_failure routes it
+        // (fail the request, skip the stage, or escalate).
         Err(error) => {
             let reason = format!("approver resolver {} failed after {} attempts: {error}", job.url, job.attempts);
             operate(c, &s, Target::Request(&k.request_id), |m, _| {
-                if still_waiting(m) { m.terminate(RequestStatus::Failed, "request.failed", SYSTEM_ACTOR, &reason) } else { Ok(()) }
+                if still_waiting(m) { m.resolver_failed(stage, &reason) } else { Ok(()) }
             })?;
             resolver_job::mark_failed(c, k, &error)
         }

@@ -10,8 +10,11 @@ use postgres::{Client, NoTls};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The machine's PostgreSQL 15, with the awe this tree installs.
-pub const SYSTEM_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The PostgreSQL 15 this tree's awe is installed into: the machine's, or
+/// the private copy `make PG_CONFIG=…` names (AWE_PG_BIN).
+pub fn current_bin() -> String {
+    std::env::var("AWE_PG_BIN").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| "/usr/lib/postgresql/15/bin".into())
+}
 
 pub struct ScratchCluster {
     pub dir: PathBuf,
@@ -47,7 +50,7 @@ impl ScratchCluster {
     /// Initialises and starts a cluster whose awe worker serves `database`
     /// (created here, empty).
     pub fn start(database: &str) -> ScratchCluster {
-        ScratchCluster::start_on(database, SYSTEM_BIN)
+        ScratchCluster::start_on(database, &current_bin())
     }
 
     /// The same on the PostgreSQL binaries in `bin`.

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod keycloak;
 pub mod receiver;
 pub mod webhook;
 

@@ -18,7 +18,7 @@ impl World {
     fn new(policy: Value) -> World {
         let mut logic = LogicCache::default();
         let policy = parse_policy(&policy, &PolicyLimits::default(), &mut logic).unwrap();
-        let state = Machine::new_request(&policy, "r1".into(), Some("req".into()), json!({}));
+        let state = Machine::new_request(&policy, "r1".into(), Some("req".into()), "caller".into(), json!({}));
         World { policy, dir: MemDir::default(), logic, next_id: 0, state, events: Vec::new() }
     }
 
@@ -58,7 +58,7 @@ impl World {
     fn decide_task(&mut self, id: &str, who: &str, decision: Decision) -> AweResult<()> {
         let id = id.to_string();
         let who = who.to_string();
-        self.run(move |m| m.decide(&DecisionInput { task_id: &id, actor: &who, decision, comment: Some("ok"), attachments: None }))
+        self.run(move |m| m.decide(&DecisionInput { task_id: &id, actor: &who, decision, comment: Some("ok"), attachments: None, data: None }))
     }
 
     fn open(&self) -> Vec<&str> {
@@ -341,7 +341,7 @@ fn s25_send_back_and_resubmit_re_resolves() {
     w.decide("f", Approve).unwrap();
     w.decide("o1", RequestChanges).unwrap();
     assert_eq!(w.state.status, RequestStatus::ChangesRequested);
-    assert!(w.open().is_empty());
+    assert_eq!(w.open(), vec!["req"], "only the requester's revision task is open");
     w.run(|m| m.resubmit("req", json!({"owner": "o2"}))).unwrap();
     assert_eq!(w.state.status, RequestStatus::InReview);
     assert_eq!(w.state.revision, 2);
@@ -413,7 +413,7 @@ fn http_stage_waits_in_resolving_until_answered() {
 fn escalation_adds_approvers_to_an_active_stage() {
     let mut w = World::new(one_stage(json!({"mode": "any"}), &["a"]));
     w.submit(json!({})).unwrap();
-    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated", None)).unwrap();
+    w.run(|m| m.add_approvers("system", 0, &["fd".to_string(), "a".to_string()], "stage.escalated", None, "sla_breach")).unwrap();
     assert_eq!(w.open(), vec!["a", "fd"]);
     w.decide("fd", Approve).unwrap();
     assert_eq!(w.state.status, RequestStatus::Approved);
@@ -708,4 +708,160 @@ fn a_next_stage_that_cannot_start_fails_the_request_and_the_decision_stands() {
     assert_eq!(a.status, TaskStatus::Approved, "the decision is recorded");
     let failed = w.events.iter().find(|e| e.kind == "request.failed").unwrap();
     assert!(failed.data["reason"].as_str().unwrap().contains("could not start"), "{failed:?}");
+}
+
+#[test]
+fn a_leaver_on_an_all_stage_is_replaced_by_its_escalation() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "mode": "all", "rules": users(&["a", "b"]),
+        "sla": "1d", "on_breach": {"action": "escalate", "rules": [{"type": "role", "role": "fd"}]}}]}));
+    w.dir.roles.insert("fd".into(), vec!["b".into(), "gone".into(), "dora".into()]);
+    w.submit(json!({})).unwrap();
+    w.dir.inactive = vec!["b".into(), "gone".into()];
+    let b = w.task_of("b");
+    assert!(w.run(|m| m.assignee_inactive(&b)).unwrap());
+    // b's task expired; escalation went to the one active, eligible holder.
+    assert_eq!(w.open(), vec!["a", "dora"]);
+    let escalated = w.events.iter().find(|e| e.kind == "stage.escalated").unwrap();
+    assert_eq!((escalated.data["reason"].as_str(), escalated.data["expired_task_id"].as_str()), (Some("assignee_inactive"), Some(b.as_str())));
+    assert!(w.kinds().contains(&"task.assignee_inactive"));
+    // Noting it again changes nothing.
+    assert!(!w.run(|m| m.assignee_inactive(&b)).unwrap());
+    w.decide("a", Approve).unwrap();
+    w.decide("dora", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+#[test]
+fn a_leaver_without_escalation_rules_leaves_the_task_open_for_an_admin() {
+    let mut w = World::new(one_stage(json!({"mode": "all"}), &["a", "b"]));
+    w.submit(json!({})).unwrap();
+    w.dir.inactive = vec!["b".into()];
+    let b = w.task_of("b");
+    assert!(w.run(|m| m.assignee_inactive(&b)).unwrap());
+    // The stage still needs b's vote: nothing silently lowers the bar.
+    w.decide("a", Approve).unwrap();
+    assert_eq!((w.state.status, w.open()), (RequestStatus::InReview, vec!["b"]));
+    let noted = w.events.iter().find(|e| e.kind == "task.assignee_inactive").unwrap();
+    assert_eq!(noted.data["escalated"], false);
+    // Reassigning to another leaver is refused; to someone active it works.
+    assert_eq!(w.run(|m| m.reassign("admin", &b, "b", None)).unwrap_err().code, Code::BadInput);
+    w.dir.inactive.push("c".into());
+    assert_eq!(w.run(|m| m.reassign("admin", &b, "c", None)).unwrap_err().code, Code::AssigneeNotAllowed);
+    w.run(|m| m.reassign("admin", &b, "d", None)).unwrap();
+    w.decide("d", Approve).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+}
+
+fn decide_with(w: &mut World, who: &str, decision: Decision, comment: Option<&str>, data: Option<Value>) -> AweResult<()> {
+    let id = w.task_of(who);
+    let who = who.to_string();
+    let comment = comment.map(str::to_string);
+    w.run(move |m| m.decide(&DecisionInput { task_id: &id, actor: &who, decision, comment: comment.as_deref(), attachments: None, data: data.as_ref() }))
+}
+
+#[test]
+fn typed_actions_say_what_each_needs() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "context_schema": {"type": "object", "properties": {"amount": {"type": "number"}}},
+        "stages": [{"name": "s", "rules": users(&["a"]), "require_comment": ["reject", "request_changes"],
+                    "decision_schema": {"type": "object", "required": ["approved_amount"], "properties": {"approved_amount": {"type": "number", "minimum": 0}}}}]}));
+    w.submit(json!({"amount": 100})).unwrap();
+    let id = w.task_of("a");
+    let views = w.run(|m| m.action_views(&id, "a")).unwrap();
+    let got: Vec<(&str, &str, &str, bool, bool)> = views.iter().map(|v| (v.action, v.label, v.severity, v.requires_comment, v.form.is_some())).collect();
+    assert_eq!(got, vec![
+        ("approve", "Approve", "primary", false, true), ("reject", "Reject", "danger", true, false),
+        ("abstain", "Abstain", "neutral", false, false), ("request_changes", "Request changes", "neutral", true, false),
+        ("comment", "Comment", "neutral", false, false), ("claim", "Claim", "neutral", false, false)]);
+    // Another person sees nothing to do.
+    assert!(w.run(|m| m.action_views(&id, "zed")).unwrap().is_empty());
+}
+
+#[test]
+fn decisions_bring_the_comment_and_data_the_stage_asks_for() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "stages": [{"name": "s", "rules": users(&["a"]),
+        "require_comment": ["reject"],
+        "decision_schema": {"type": "object", "required": ["approved_amount"], "properties": {"approved_amount": {"type": "number"}}},
+        "decision_check": {"<=": [{"var": "decision.approved_amount"}, {"var": "context.amount"}]},
+        "decision_check_message": "the approved amount may not exceed the requested amount"}]}));
+    w.submit(json!({"amount": 100})).unwrap();
+    let problems = |e: AweError| -> Vec<String> {
+        assert_eq!(e.code, Code::DecisionInvalid, "{e:?}");
+        e.details.unwrap()["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(problems(decide_with(&mut w, "a", Reject, None, None).unwrap_err()), vec!["comment"]);
+    assert_eq!(problems(decide_with(&mut w, "a", Reject, Some("  "), None).unwrap_err()), vec!["comment"]);
+    assert_eq!(problems(decide_with(&mut w, "a", Reject, Some("no"), Some(json!({"x": 1}))).unwrap_err()), vec!["data"]);
+    assert_eq!(problems(decide_with(&mut w, "a", Approve, None, None).unwrap_err()), vec!["data.approved_amount"]);
+    assert_eq!(problems(decide_with(&mut w, "a", Approve, None, Some(json!({"approved_amount": "lots"}))).unwrap_err()), vec!["data.approved_amount"]);
+    let e = decide_with(&mut w, "a", Approve, None, Some(json!({"approved_amount": 150}))).unwrap_err();
+    assert!(e.message.contains("may not exceed"), "{e:?}");
+    assert_eq!(problems(e), vec!["decision_check"]);
+    assert_eq!(w.open(), vec!["a"], "nothing was recorded");
+    decide_with(&mut w, "a", Approve, None, Some(json!({"approved_amount": 80}))).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Approved);
+    let decided = w.events.iter().find(|e| e.kind == "task.decided").unwrap();
+    assert_eq!(decided.data["data"], json!({"approved_amount": 80}));
+}
+
+#[test]
+fn a_stage_without_decision_schema_takes_no_data() {
+    let mut w = World::new(one_stage(json!({}), &["a"]));
+    w.submit(json!({})).unwrap();
+    let e = decide_with(&mut w, "a", Approve, None, Some(json!({"x": 1}))).unwrap_err();
+    assert_eq!(e.code, Code::DecisionInvalid);
+    decide_with(&mut w, "a", Approve, None, Some(Value::Null)).unwrap();
+}
+
+#[test]
+fn request_changes_gives_the_requester_a_revision_task() {
+    let mut w = World::new(json!({"key": "k", "artifact_type": "d", "context_schema": {"type": "object"}, "stages": [{"name": "s", "rules": users(&["a"])}]}));
+    w.submit(json!({})).unwrap();
+    w.decide("a", RequestChanges).unwrap();
+    let rev = w.task_of("req");
+    let changes = w.events.iter().find(|e| e.kind == "request.changes_requested").unwrap();
+    assert_eq!((changes.data["revision_task_id"].as_str(), changes.data["revision_assignee"].as_str()), (Some(rev.as_str()), Some("req")));
+    let actions: Vec<&str> = w.run(|m| m.action_views(&rev, "req")).unwrap().iter().map(|v| v.action).collect();
+    assert_eq!(actions, vec!["resubmit", "withdraw", "comment"]);
+    // The submitter may act on it too; an approver may not; it is no vote.
+    assert_eq!(w.run(|m| m.available_actions(&rev, "caller")).unwrap().len(), 3);
+    assert!(w.run(|m| m.available_actions(&rev, "a")).unwrap().is_empty());
+    assert_eq!(w.decide_task(&rev, "req", Approve).unwrap_err().code, Code::ActionNotAllowed);
+    w.run(|m| m.resubmit("req", json!({}))).unwrap();
+    assert_eq!(w.state.tasks.iter().find(|t| t.id == rev).unwrap().status, TaskStatus::Completed);
+    assert_eq!(w.open(), vec!["a"]);
+    // Withdrawing instead closes it as cancelled.
+    w.decide("a", RequestChanges).unwrap();
+    let rev2 = w.task_of("req");
+    w.run(|m| m.cancel("req", None, true)).unwrap();
+    assert_eq!(w.state.tasks.iter().find(|t| t.id == rev2).unwrap().status, TaskStatus::Cancelled);
+}
+
+#[test]
+fn without_a_requester_the_submitter_gets_the_revision_task() {
+    let mut w = World::new(one_stage(json!({}), &["a"]));
+    w.state.requester = None;
+    w.submit(json!({})).unwrap();
+    w.decide("a", RequestChanges).unwrap();
+    assert_eq!(w.open(), vec!["caller"]);
+}
+
+#[test]
+fn a_failed_resolver_routes_as_the_stage_says() {
+    let stage = |route: &str| json!({"key": "k", "artifact_type": "d", "stages": [
+        {"name": "r", "rules": [{"type": "http", "url": "http://127.0.0.1:1/resolve"}], "on_resolver_failure": route,
+         "sla": "1h", "on_breach": {"action": "escalate", "rules": [{"type": "user", "user": "fd"}]}},
+        {"name": "next", "rules": users(&["n"])}]});
+    let mut w = World::new(stage("fail"));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.resolver_failed(0, "down")).unwrap();
+    assert_eq!(w.state.status, RequestStatus::Failed);
+    let mut w = World::new(stage("skip"));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.resolver_failed(0, "down")).unwrap();
+    assert_eq!((w.state.stages[0], w.open()), (StageStatus::Skipped, vec!["n"]));
+    let mut w = World::new(stage("escalate"));
+    w.submit(json!({})).unwrap();
+    w.run(|m| m.resolver_failed(0, "down")).unwrap();
+    assert_eq!((w.state.stages[0], w.open()), (StageStatus::Active, vec!["fd"]));
+    assert!(w.kinds().contains(&"stage.resolver_failed"));
 }

@@ -30,7 +30,7 @@ grant usage on schema awe_api to awe_anon, awe_viewer, awe_approver, awe_caller,
 -- Reading: every table but the secrets' values, the role mapping and the
 -- heartbeat, under row-level security.
 grant select on all tables in schema awe to awe_reader;
-revoke select on awe.endpoint_secret, awe.worker_heartbeat, awe.tenant_role from awe_reader;
+revoke select on awe.endpoint_secret, awe.directory_source_secret, awe.worker_heartbeat, awe.tenant_role from awe_reader;
 grant select (tenant_id, endpoint_id, secret_id, created_at, expires_at) on awe.endpoint_secret to awe_reader;
 -- Writing: nobody (an earlier grant, in an older install, is taken back too).
 revoke insert, update, delete, truncate on all tables in schema awe from public, awe_reader, awe_user;
@@ -45,7 +45,7 @@ grant execute on function awe.current_tenant(), awe.current_actor(), awe.now(), 
 -- Reading.
 grant execute on function awe.get_request(uuid), awe.timeline(uuid), awe.verify_timeline(uuid),
     awe.inbox(text, text, text, text, timestamptz, uuid, int),
-    awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text),
+    awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text, text),
     awe._require_request_access(uuid, text), awe.simulate(text, jsonb, int, text), awe.get_policy(text, int),
     awe.validate_policy(jsonb), awe.policy_to_json(text, text), awe.eval_logic(jsonb, jsonb)
     to awe_reader;

@@ -78,11 +78,12 @@ begin
     return awe.submit(policy_key, artifact_type, artifact_id, context, requester, callback_url, idempotency_key);
 end $$;
 
-create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null)
+create function awe_api.decide(task_id text, decision text, comment text default null, attachments jsonb default null,
+                               data jsonb default null)
     returns jsonb language plpgsql volatile as $$
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
-    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments);
+    return awe.decide(awe._arg_uuid(task_id, 'task_id'), decision, comment, attachments, data);
 end $$;
 
 create function awe_api.resubmit(request_id text, context jsonb, comment text default null) returns jsonb
@@ -171,14 +172,12 @@ begin
     return awe.verify_timeline(id);
 end $$;
 
--- The person's own inbox (never another principal's). available_actions
--- is a JSON array here: postrust decodes RPC result columns by type and
--- returns text[] as null, while jsonb reads the same on both servers.
+-- The person's own inbox (never another principal's).
 create type awe_api.inbox_item as (
     task_id uuid, request_id uuid, policy_key text, policy_version int, artifact_type text, artifact_id text,
     stage_index int, stage text, kind text, required boolean, status text, assignee text, delegated_from text,
     due_at timestamptz, claimed_by text, created_at timestamptz, request_status text, requester text,
-    context jsonb, available_actions jsonb);
+    context jsonb, available_actions jsonb, summary jsonb);
 
 create function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
                               after_created_at text default null, after_task_id text default null,
@@ -188,7 +187,7 @@ begin
     perform awe._require_role('awe_approver', 'awe_admin');
     return query select i.task_id, i.request_id, i.policy_key, i.policy_version, i.artifact_type, i.artifact_id,
                         i.stage_index, i.stage, i.kind, i.required, i.status, i.assignee, i.delegated_from, i.due_at,
-                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, to_jsonb(i.available_actions)
+                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, i.available_actions, i.summary
                    from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
                                   awe._arg_timestamptz(after_created_at, 'after_created_at'),
                                   awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size')) i;
@@ -253,6 +252,31 @@ end $$;
 create function awe_api.eval_logic(rule jsonb, data jsonb default '{}') returns jsonb
     language plpgsql stable as $$ begin perform awe._require_role('awe_admin'); return awe.eval_logic(rule, data); end $$;
 
+-- Directory sources (docs/directory.md) -----------------------------------------
+create function awe_api.set_directory_source(kind text, base_url text, realm text, client_id text, client_secret text,
+                                             options jsonb default null, alert_url text default null) returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.set_directory_source(kind, base_url, realm, client_id, client_secret, options, alert_url);
+end $$;
+create function awe_api.set_directory_source_secret(client_secret text) returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.set_directory_source_secret(client_secret); end $$;
+create function awe_api.remove_directory_source() returns void
+    language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); perform awe.remove_directory_source(); end $$;
+create function awe_api.sync_directory(force text default 'false') returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.sync_directory(awe._arg_boolean(force, 'force'));
+end $$;
+create function awe_api.import_directory(document jsonb, force text default 'false') returns jsonb
+    language plpgsql volatile as $$
+begin
+    perform awe._require_role('awe_admin');
+    return awe.import_directory(document, awe._arg_boolean(force, 'force'));
+end $$;
+
 -- Endpoints and deliveries ---------------------------------------------------
 create function awe_api.register_endpoint(url text, description text default null) returns jsonb
     language plpgsql volatile as $$ begin perform awe._require_role('awe_admin'); return awe.register_endpoint(url, description); end $$;
@@ -316,7 +340,7 @@ select * from awe.delegations d
 
 -- The directory, for admins and viewers.
 create view awe_api.principals with (security_invoker = true) as
-select principal_id, display_name, email, attributes, active, created_at, updated_at
+select principal_id, display_name, email, attributes, active, created_at, updated_at, managed_by
   from awe.principal where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
 create view awe_api.role_grants with (security_invoker = true) as
 select role, principal_id from awe.role_grant
@@ -324,6 +348,15 @@ select role, principal_id from awe.role_grant
 create view awe_api.group_members with (security_invoker = true) as
 select group_path, principal_id from awe.group_member
  where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+
+create view awe_api.directory_sync_status with (security_invoker = true) as
+select kind, base_url, realm, client_id, options, sync_interval, alert_url, running, next_sync_at, last_attempt_at,
+       last_success_at, last_duration_ms, last_counts, last_stats, last_error_code, last_error, consecutive_failures,
+       created_at, updated_at
+  from awe.directory_sync_status where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.stalled_tasks with (security_invoker = true) as
+select task_id, request_id, stage_index, assignee, kind, created_at, inactive_since
+  from awe.stalled_tasks where awe._is('awe_admin');
 
 create view awe_api.error_codes as
 select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')::int as http_status, e ->> 'meaning' as meaning
