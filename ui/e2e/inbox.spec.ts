@@ -3,7 +3,7 @@
 import { expect, test } from '@playwright/test';
 import { expectNoSeriousA11yViolations, screenshot, signIn } from './support/console';
 import { requestStatus, seedExpenses, submitExpense } from './support/seed';
-import { newTenant } from './support/stack';
+import { lit, newTenant, sql } from './support/stack';
 
 test.describe('inbox', () => {
   let tenant: string;
@@ -146,4 +146,43 @@ test('out of office: an approver delegates to a colleague, who then sees the tas
 
   await table.getByRole('button', { name: 'Revoke the delegation of mia to fin.ana' }).click();
   await expect(table).toContainText('revoked');
+});
+
+test('an action with a form: the approver adds data, awe checks it', async ({ page }) => {
+  const tenant = newTenant('form');
+  sql(`select awe.import_policy(${lit(`key: payment.release
+artifact_type: payment
+stages:
+  - name: Finance
+    rules: [{type: user, user: mia}]
+    require_comment: [reject]
+    decision_schema: {type: object, required: [approved_amount], properties: {approved_amount: {type: number, minimum: 0}}}
+    decision_check: {"<=": [{var: decision.approved_amount}, {var: context.amount}]}
+    decision_check_message: the approved amount may not exceed the amount asked for
+`)});
+       select awe.activate_policy('payment.release', 1);`, tenant);
+  const id = sql(`set awe.actor = 'treasury'; select awe.submit('payment.release', 'payment', 'PAY-9', '{"amount": 900}') ->> 'request_id';`, tenant);
+  await signIn(page, 'mia', 'awe_approver', tenant);
+  const row = page.getByTestId('inbox-row').filter({ hasText: 'PAY-9' });
+  // An approval that carries data is not offered in bulk.
+  await expect(row.getByRole('checkbox')).toHaveCount(0);
+
+  // Reject needs a comment (require_comment): the dialog says so before sending.
+  await row.getByRole('button', { name: /^Reject/ }).click();
+  await page.getByRole('dialog').getByTestId('confirm-action').click();
+  await expect(page.getByRole('dialog')).toContainText('a comment is required for Reject');
+  await page.keyboard.press('Escape');
+
+  await row.getByRole('button', { name: /^Approve/ }).click();
+  const dialog = page.getByRole('dialog');
+  const amount = dialog.getByRole('textbox', { name: /Approved amount/ });
+  await amount.fill('1200');
+  await dialog.getByTestId('confirm-action').click();
+  await expect(dialog.getByTestId('error-code')).toHaveText('AWE-DECISION-INVALID');
+  await expect(dialog.getByTestId('error-alert')).toContainText('may not exceed');
+  await amount.fill('800');
+  await dialog.getByTestId('confirm-action').click();
+  await expect(dialog).toBeHidden();
+  expect(requestStatus(tenant, id)).toBe('approved');
+  expect(sql(`select decision_data ->> 'approved_amount' from awe.task where tenant_id = ${lit(tenant)} and request_id = ${lit(id)};`)).toBe('800');
 });

@@ -13,7 +13,14 @@ test('a requester resubmits after request changes', async ({ page }) => {
   const withdrawn = submitExpense(tenant, 'EXP-4003', 3000);
   decideAs(tenant, 'mia', openTask(tenant, sent.request_id, 'mia'), 'request_changes', 'Please attach the hotel receipt');
 
-  await signIn(page, 'sam', 'awe_approver', tenant, '/my-requests');
+  // The send-back is a revision task in Sam's inbox, with resubmit and withdraw.
+  await signIn(page, 'sam', 'awe_approver', tenant);
+  const revision = page.getByTestId('inbox-row').filter({ hasText: sent.artifact_id });
+  await expect(revision).toContainText('sent back to you');
+  await expect(revision.getByRole('button', { name: /^Resubmit/ })).toBeVisible();
+  await expect(revision.getByRole('button', { name: /^Withdraw/ })).toBeVisible();
+
+  await page.getByRole('link', { name: 'My requests' }).click();
   await expect(page.getByRole('heading', { name: 'My requests' })).toBeVisible();
   await expect(page.getByTestId('needs-revision')).toContainText('1 request(s) sent back');
   const table = page.getByTestId('requests-table');
@@ -35,8 +42,10 @@ test('a requester resubmits after request changes', async ({ page }) => {
   expect(requestStatus(tenant, sent.request_id)).toBe('in_review');
   expect(sql(`select context ->> 'receipt' from awe.requests where request_id = ${lit(sent.request_id)};`, tenant)).toBe('hotel-4001.pdf');
   await expect(page.getByTestId('comments')).toContainText('Receipt attached');
-  // Mia has a task again, on revision 2.
+  // Mia has a task again, on revision 2; Sam's revision task is done.
   expect(openTask(tenant, sent.request_id, 'mia')).not.toBe('');
+  await page.goto('/inbox');
+  await expect(page.getByTestId('inbox-row').filter({ hasText: sent.artifact_id })).toHaveCount(0);
 
   // Withdraw another one.
   await page.goto(`/requests/${withdrawn.request_id}`);

@@ -70,6 +70,8 @@ export interface RequestTask {
   decided_by: string | null;
   decided_at: string | null;
   comment: string | null;
+  /** What the approver added (the stage's decision_schema). */
+  decision_data?: Record<string, unknown> | null;
   available_actions?: RawAction[] | null;
 }
 

@@ -43,12 +43,13 @@ export function InboxRow({ item, actions, selectable, selected, onSelect }: {
           <Group gap={6}>
             {item.request_status !== 'in_review' && <StatusBadge status={item.request_status} />}
             {item.kind === 'observer' && <Badge size="sm" variant="outline" color="gray">observer</Badge>}
+            {item.kind === 'revision' && <Badge size="sm" variant="light" color="orange">sent back to you</Badge>}
             {item.required && <Badge size="sm" variant="outline" color="grape">required</Badge>}
             <SlaBadge createdAt={item.created_at} dueAt={item.due_at} />
           </Group>
         </Group>
         <Text size="sm" c="dimmed">
-          {item.policy_key} · stage {item.stage ?? item.stage_index + 1}
+          {item.policy_key}{item.kind === 'revision' ? ' · revise and resubmit' : ` · stage ${item.stage ?? item.stage_index + 1}`}
           {item.requester ? ` · from ${item.requester}` : ''}
           {' · '}<span title={formatTime(item.created_at)}>{fromNow(item.created_at)}</span>
           {onBehalfOf ? ` · for ${onBehalfOf}` : ''}

@@ -45,6 +45,9 @@ export function RequestDetailPage() {
   const events = timeline.data ?? [];
   const subject = `${r.artifact_type} ${r.artifact_id}`;
   const isRequester = r.requester === identity.actor || (r.created_by === identity.actor && (identity.role === 'awe_caller' || identity.role === 'awe_admin'));
+  // The requester's panel below withdraws and resubmits (with a context
+  // editor), so a revision task's own buttons for them are not repeated.
+  const myActions = isRequester ? mine.actions.filter((a) => a.action !== 'resubmit' && a.action !== 'withdraw') : mine.actions;
   const canCancel = UNDECIDED.includes(r.status) && (identity.role === 'awe_admin' || (identity.role === 'awe_caller' && isRequester));
 
   return (
@@ -71,10 +74,10 @@ export function RequestDetailPage() {
 
       <SummaryBlock summary={r.summary} />
 
-      {mine.task && mine.actions.length > 0 && (
+      {mine.task && myActions.length > 0 && (
         <Paper withBorder p="sm" data-testid="my-task">
           <Title order={2} size="h4" mb="xs">Your task{mine.task.stage ? ` · ${mine.task.stage}` : ''}</Title>
-          <TaskActions task={{ taskId: mine.task.task_id, requestId: r.request_id, subject }} actions={mine.actions} />
+          <TaskActions task={{ taskId: mine.task.task_id, requestId: r.request_id, subject }} actions={myActions} />
         </Paper>
       )}
 

@@ -19,8 +19,12 @@ function TaskLine({ task }: { task: RequestTask }) {
       <Text size="sm" span fw={500}>{who}</Text>
       <Text size="sm" span c="dimmed"> {what}{task.decided_at ? ` · ${formatTime(task.decided_at)}` : ''}</Text>
       {task.kind === 'observer' && <Badge ml={4} size="xs" variant="outline" color="gray">observer</Badge>}
+      {task.kind === 'revision' && <Badge ml={4} size="xs" variant="outline" color="orange">revision</Badge>}
       {task.required && <Badge ml={4} size="xs" variant="outline" color="grape">required</Badge>}
       {task.comment && <Text size="sm" fs="italic">“{task.comment}”</Text>}
+      {task.decision_data && Object.keys(task.decision_data).length > 0 && (
+        <Text size="xs" c="dimmed">{Object.entries(task.decision_data).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}</Text>
+      )}
     </List.Item>
   );
 }

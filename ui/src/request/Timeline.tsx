@@ -20,6 +20,8 @@ export function eventDetail(e: TimelineEvent): string {
   if (typeof d.reason === 'string') parts.push(d.reason);
   if (typeof d.body === 'string') parts.push(`“${d.body}”`);
   if (typeof d.comment === 'string') parts.push(`“${d.comment}”`);
+  const data = d.data ?? d.decision_data;
+  if (data && typeof data === 'object' && Object.keys(data).length > 0) parts.push(JSON.stringify(data));
   if (e.type === 'request.resubmitted' || e.type === 'request.changes_requested') parts.push(`revision ${d.revision}`);
   if (Array.isArray(d.added)) parts.push(`added ${(d.added as string[]).join(', ') || 'nobody'}`);
   return parts.join(' · ');
