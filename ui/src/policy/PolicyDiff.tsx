@@ -13,8 +13,12 @@ const readOnly = [yaml(), EditorView.editable.of(false), EditorState.readOnly.of
 
 export function PolicyDiff({ versions }: { versions: PolicyVersion[] }) {
   const options = versions.map((v) => ({ value: String(v.version), label: `v${v.version} (${v.status})` }));
-  const [left, setLeft] = useState<string | null>(versions[1] ? String(versions[1].version) : options[0]?.value ?? null);
-  const [right, setRight] = useState<string | null>(options[0]?.value ?? null);
+  // By default the newest version against the one before; the defaults
+  // follow the list (a version just saved appears), a choice made stays.
+  const [chosenLeft, setLeft] = useState<string | null>(null);
+  const [chosenRight, setRight] = useState<string | null>(null);
+  const left = chosenLeft ?? (versions[1] ? String(versions[1].version) : options[0]?.value ?? null);
+  const right = chosenRight ?? options[0]?.value ?? null;
   const a = versions.find((v) => String(v.version) === left);
   const b = versions.find((v) => String(v.version) === right);
   return (
