@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
 E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory summaries notifications docs
 
-.PHONY: test demo up down reset psql bench prereqs install unit pgtest e2e stack crash upgrade package package-test clean
+.PHONY: test demo up down stop reset psql bench prereqs install ui unit pgtest e2e browser screenshots stack crash upgrade package package-test clean
 
 prereqs:
 	@scripts/prereqs.sh
@@ -21,11 +21,23 @@ install: prereqs
 	@cargo pgrx install --release --pg-config $(PG_CONFIG) > .install.log 2>&1 || (tail -40 .install.log; exit 1)
 	@install -m 644 sql/awe--*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
-up: install
+# The console's built files (ui/dist), rebuilt when its sources changed.
+ui: prereqs
+	@scripts/console.sh build
+
+# The cluster, the REST server and the console (nginx on AWE_PORT + 52).
+up: install ui
 	@scripts/cluster.sh up
+	@scripts/console.sh up
+	@echo "awe console: $$(scripts/console.sh url)"
 
 down:
+	@scripts/console.sh stop
 	@scripts/cluster.sh down
+
+stop:
+	@scripts/console.sh stop
+	@scripts/cluster.sh stop
 
 # Development only: drops awe and its data in the local database and
 # creates it again (`make up` never drops anything; it updates).
@@ -55,6 +67,18 @@ e2e: up
 	@scripts/cluster.sh check
 	cargo test -p awe-e2e $(foreach s,$(wildcard $(addprefix tests/,$(addsuffix .rs,$(E2E_SUITES)))),--test $(basename $(notdir $(s)))) -- --test-threads=4
 
+# The console: unit tests (Vitest), then the browser tests (Playwright on
+# Debian's chromium) against the running stack. Screenshots go to
+# ui/test-results/screenshots; `make screenshots` writes docs/images/.
+browser: up
+	@scripts/console.sh check
+	cd ui && npx vitest run
+	cd ui && npx playwright test
+
+screenshots: up
+	@scripts/console.sh check
+	cd ui && AWE_SCREENSHOTS_DIR=../docs/images npx playwright test
+
 # The stack from a clone under a 0700 directory (a second cluster, removed after).
 stack: install
 	@tests/private_checkout.sh
@@ -81,7 +105,7 @@ package-test: package
 
 # Every layer in order; the local stack is stopped at the end, pass or fail.
 test:
-	@trap 'scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e stack crash upgrade package-test
+	@trap 'scripts/console.sh stop; scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e browser stack crash upgrade package-test
 
 bench: up
 	@scripts/bench.sh

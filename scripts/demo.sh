@@ -68,3 +68,25 @@ for r in rows:
     print(f" {r['seq']:>3}  {r['type']:<18} {r['stage'] or '':<13} {r['actor']:<12} {r['status']:<10} {'verified' if r['verified'] else 'INVALID'}")
 print(f" {len(rows)} webhooks, {sum(r['verified'] for r in rows)} with a valid signature")
 PY
+
+echo "== 10. Two more reports wait for Mia, for the console"
+for amount in 4200 15800; do
+  art="EXP-$(date +%Y%m%d-%H%M%S)-$amount"
+  r=$(IDEMPOTENCY_KEY="$art" rpc "$APP" submit "{\"policy_key\": \"expense.report\", \"artifact_type\": \"expense_report\",
+        \"artifact_id\": \"$art\", \"context\": {\"amount\": $amount, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\"},
+        \"requester\": \"sam\"}")
+  echo "   $art: $(echo "$r" | field "['status']")"
+done
+
+# Login links: a local token (awe token, signed with .awe/dev.env's secret)
+# in the URL fragment, which the console keeps for the tab and removes from
+# the address bar. The secret itself never reaches the browser.
+URL=$(scripts/console.sh url)
+echo
+echo "== The awe console: $URL"
+cargo build -q --release -p awe-cli
+for user in "sam awe_approver requester" "mia awe_approver manager" "fin.ana awe_approver finance" \
+            "fin.bo awe_approver finance" "ada awe_admin admin"; do
+  set -- $user
+  echo "   $1 ($3): ${URL}#token=$(target/release/awe token --sub "$1" --role "$2" --tenant expenses --ttl 8h)"
+done

@@ -2,6 +2,7 @@
 # Installs what awe needs to build and test, skipping whatever is already there.
 # Idempotent: safe to run on every `make test` / `make demo`.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PGRX_VERSION=0.18.0
 POSTRUST_VERSION=3.1.0
@@ -12,7 +13,9 @@ log() { printf '[prereqs] %s\n' "$*" >&2; }
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config libssl-dev sudo curl python3)
+# nginx serves the console; chromium is the browser the console's tests drive
+# (Playwright never downloads one).
+apt_packages=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config libssl-dev sudo curl python3 nginx chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,5 +42,20 @@ if [ "${AWE_NEED_REST:-1}" = 1 ] && ! command -v postrust >/dev/null 2>&1 \
   log "installing postrust-server $POSTRUST_VERSION (PostgREST-compatible, several minutes, once)"
   # No --locked: its lockfile pins a crate version the registry lacks.
   cargo install postrust-server --version "=$POSTRUST_VERSION" --quiet
+fi
+# The console (ui/): Node.js 20.19+ with npm (on the machine; Debian's own
+# nodejs is older), and node_modules from the lockfile whenever it is
+# missing or older than package-lock.json.
+if ! command -v node >/dev/null 2>&1; then
+  log "Node.js 20.19+ and npm are needed to build the console (ui/)"
+  exit 1
+fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  log "Node.js $(node --version) is too old to build the console (Vite needs 20.19 or later)"
+  exit 1
+fi
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  log "npm ci (ui/)"
+  (cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 log "ok"

@@ -13,6 +13,7 @@ use std::path::PathBuf;
                   These commands work offline, on files; the policy logic is the engine's own (awe-core).",
     after_help = "Examples:\n  awe policy lint policies/\n  awe policy fmt --check policies/*.yaml\n  \
                   awe policy diff old.yaml new.yaml\n  awe simulate expense-report.yaml --context '{\"amount\": 12500}' --requester sam\n  \
+                  awe token --sub mia --role awe_approver --tenant expenses\n  \
                   awe completions bash > /etc/bash_completion.d/awe\n\n\
                   Exit codes: 0 success, 1 problems found (or files differ), 2 usage or I/O errors."
 )]
@@ -28,6 +29,8 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Dry-run a policy against a context: which stages run and who would be asked
     Simulate(SimulateArgs),
+    /// Mint a local login token (HS256, from the local stack's secret) for the REST API and the console
+    Token(TokenArgs),
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  awe completions bash > ~/.local/share/bash-completion/completions/awe\n  \
                             awe completions zsh > \"${fpath[1]}/_awe\"\n  awe completions fish > ~/.config/fish/completions/awe.fish")]
@@ -216,4 +219,51 @@ mod tests {
         assert_eq!(parse_policy_ref("a@b.yaml"), Ok(PolicyRef::File("a@b.yaml".into())));
         assert_eq!(parse_policy_ref("Cargo.toml"), Ok(PolicyRef::File("Cargo.toml".into())));
     }
+}
+
+/// The REST roles a token may carry (docs/rest.md, Roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum TokenRole {
+    AweViewer,
+    AweApprover,
+    AweCaller,
+    AweAdmin,
+}
+
+impl TokenRole {
+    pub fn claim(self) -> &'static str {
+        match self {
+            TokenRole::AweViewer => "awe_viewer",
+            TokenRole::AweApprover => "awe_approver",
+            TokenRole::AweCaller => "awe_caller",
+            TokenRole::AweAdmin => "awe_admin",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "For the local stack only: the token is signed with the HS256 secret that `make up`\n\
+                        writes to .awe/dev.env (or AWE_JWT_SECRET). Without such a secret it refuses;\n\
+                        production tokens come from the identity provider (Keycloak), never from here.\n\n\
+                        Examples:\n  awe token --sub mia --role awe_approver --tenant expenses\n  \
+                        awe token --sub ada --role awe_admin --tenant expenses --ttl 1d\n  \
+                        curl -H \"Authorization: Bearer $(awe token --sub sam --role awe_caller --tenant expenses)\" ...\n\n\
+                        Exit codes: 0 printed, 2 no local secret or a bad argument.")]
+pub struct TokenArgs {
+    /// The principal (the `sub` claim)
+    #[arg(long, value_name = "ID")]
+    pub sub: String,
+    /// The REST role (the `role` claim)
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// The tenant (the `tenant` claim)
+    #[arg(long, value_name = "ID")]
+    pub tenant: String,
+    /// How long the token is valid: an awe duration (45s, 30m, 8h, 1d12h)
+    #[arg(long, default_value = "8h", value_name = "DURATION")]
+    pub ttl: String,
+    /// The file holding AWE_JWT_SECRET when the variable is not set
+    #[arg(long, default_value = ".awe/dev.env", value_name = "FILE")]
+    pub env_file: PathBuf,
 }

@@ -10,6 +10,7 @@ mod files;
 mod fmt;
 mod lint;
 mod simulate;
+mod token;
 
 use args::{Cli, Command, PolicyCommand};
 use clap::{CommandFactory, Parser};
@@ -21,6 +22,7 @@ fn main() {
         Command::Policy(PolicyCommand::Fmt(a)) => fmt::run(a),
         Command::Policy(PolicyCommand::Diff(a)) => diff::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Token(a) => token::run(a),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "awe", &mut std::io::stdout());
             exit::SUCCESS
