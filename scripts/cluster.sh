@@ -185,6 +185,8 @@ reset() {
   local db=$1
   psql_awe -d "$db" -c "drop extension if exists awe cascade" -c "create extension awe"
   stamp "$db" "$(psql_awe -d "$db" -tAc "select extversion from pg_extension where extname = 'awe'")"
+  # The REST server reads the schema once; it must see the new functions.
+  if [ -x "$POSTRUST" ]; then start_rest; fi
   echo "awe: awe recreated in database $db (its data dropped)" >&2
 }
 

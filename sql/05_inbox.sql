@@ -14,7 +14,7 @@ create type awe.inbox_item as (
 
 create function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
                           policy_key text default null, after_created_at timestamptz default null,
-                          after_task_id uuid default null, page_size int default 50)
+                          after_task_id uuid default null, page_size int default 50, request_id uuid default null)
     returns setof awe.inbox_item
     language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
@@ -58,6 +58,7 @@ begin
                      where x.tenant_id = tn and x.assignee = w.principal_id
                        and (inbox.status is null or x.status = inbox.status)
                        and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
+                       and (inbox.request_id is null or x.request_id = inbox.request_id)
                        and (inbox.artifact_type is null and inbox.policy_key is null or exists (
                             select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
                                and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)

@@ -181,7 +181,7 @@ create type awe_api.inbox_item as (
 
 create function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
                               after_created_at text default null, after_task_id text default null,
-                              page_size text default '50')
+                              page_size text default '50', request_id text default null)
     returns setof awe_api.inbox_item language plpgsql stable as $$
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
@@ -190,7 +190,8 @@ begin
                         i.claimed_by, i.created_at, i.request_status, i.requester, i.context, i.available_actions, i.summary
                    from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
                                   awe._arg_timestamptz(after_created_at, 'after_created_at'),
-                                  awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size')) i;
+                                  awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size'),
+                                  awe._arg_uuid(request_id, 'request_id')) i;
 end $$;
 
 -- Delegations: a person manages their own windows; an admin anyone's.
@@ -402,6 +403,29 @@ select * from awe.model_endpoints where awe._is('awe_admin') or awe._is('awe_vie
 create view awe_api.summary_jobs with (security_invoker = true) as
 select * from awe.summary_jobs where awe._is('awe_admin');
 
+-- For the console's operations page: the worker's heartbeat and versions
+-- (nothing of other tenants), this tenant's backlog by endpoint, and its
+-- audit log across requests.
+create function awe._worker_health() returns table (beat_at timestamptz, since_last_beat interval, library_version text,
+                                                    sql_version text, version_mismatch boolean)
+    language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select w.beat_at, now() - w.beat_at, w.library_version, w.sql_version, w.version_mismatch from awe.worker_status w
+$$;
+create view awe_api.worker_status with (security_invoker = true) as
+select h.*, (select count(*) from awe.delivery d
+              where d.tenant_id = awe.current_tenant() and d.status = 'pending' and d.next_attempt_at <= now()) as due_now
+  from awe._worker_health() h where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.delivery_backlog with (security_invoker = true) as
+select d.endpoint_id, d.url, d.status, e.enabled as endpoint_enabled, e.disabled_reason,
+       count(*) as deliveries, min(d.next_attempt_at) as oldest_due, max(d.attempts) as max_attempts
+  from awe.delivery d
+  left join awe.endpoint e on e.tenant_id = d.tenant_id and e.endpoint_id = d.endpoint_id
+ where d.tenant_id = awe.current_tenant() and d.status <> 'delivered' and (awe._is('awe_admin') or awe._is('awe_viewer'))
+ group by d.endpoint_id, d.url, d.status, e.enabled, e.disabled_reason;
+create view awe_api.events with (security_invoker = true) as
+select request_id, seq, event_id, type, actor, stage_index, data ->> 'stage' as stage, task_id, status, data, created_at
+  from awe.event where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+
 create view awe_api.error_codes as
 select e ->> 'code' as code, e ->> 'sqlstate' as sqlstate, (e ->> 'http_status')::int as http_status, e ->> 'meaning' as meaning
   from jsonb_array_elements(awe.error_catalogue()) e;
@@ -410,7 +434,9 @@ revoke all on all functions in schema awe_api from public;
 grant execute on all functions in schema awe_api to awe_viewer, awe_approver, awe_caller, awe_admin;
 grant select on all tables in schema awe_api to awe_viewer, awe_approver, awe_caller, awe_admin;
 revoke execute on function awe._arg_uuid(text, text), awe._arg_int(text, text), awe._arg_bigint(text, text),
-    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text) from public;
+    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text),
+    awe._worker_health() from public;
 grant execute on function awe._arg_uuid(text, text), awe._arg_int(text, text), awe._arg_bigint(text, text),
-    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text)
+    awe._arg_timestamptz(text, text), awe._arg_interval(text, text), awe._arg_boolean(text, text), awe._is(text),
+    awe._worker_health()
     to awe_reader;

@@ -842,3 +842,108 @@ select pg_catalog.pg_extension_config_dump('awe.notification_pending_notificatio
 select pg_catalog.pg_extension_config_dump('awe.model_endpoint', '');
 select pg_catalog.pg_extension_config_dump('awe.model_endpoint_secret', '');
 select pg_catalog.pg_extension_config_dump('awe.summary_job', '');
+
+-- What the console reads (sql/05_inbox.sql, sql/11_api.sql): the inbox of
+-- one request, the worker's health, the tenant's backlog and audit log.
+drop function awe_api.inbox(text, text, text, text, text, text);
+drop function awe.inbox(text, text, text, text, timestamptz, uuid, int);
+create function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
+                          policy_key text default null, after_created_at timestamptz default null,
+                          after_task_id uuid default null, page_size int default 50, request_id uuid default null)
+    returns setof awe.inbox_item
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+    tn      text := awe.current_tenant();
+    viewer  text := coalesce(principal, awe.current_actor());
+    whom    text[];
+begin
+    if page_size is null or page_size not between 1 and 500 then
+        perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
+    end if;
+    if (after_created_at is null) <> (after_task_id is null) then
+        perform awe._raise('AWE-BAD-INPUT', 'pass both after_created_at and after_task_id, or neither');
+    end if;
+    -- The viewer, plus everyone whose active delegation chain reaches the
+    -- viewer (any hop may act, as awe.decide allows), at most 5 hops.
+    with recursive chain(principal_id, depth) as (
+        select viewer collate "C", 0
+        union
+        select d.principal_id, c.depth + 1
+          from chain c
+          join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
+         where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
+    select array_agg(distinct principal_id) into whom from chain;
+    -- Page first (an ordered, limited index scan per principal), then join
+    -- only the rows returned: the cost stays ~page_size whatever the backlog.
+    -- What the viewer may do with each task is the engine's own answer, from
+    -- the same code awe.decide checks with.
+    return query
+    select t.task_id, t.request_id, r.policy_key::text, r.policy_version, r.artifact_type::text, r.artifact_id::text,
+           t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required,
+           t.status::text, t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at,
+           r.status::text, r.requester::text, r.context,
+           awe._task_actions(t.task_id, t.stage_index, t.revision, t.assignee, t.kind, t.required, t.status, t.claimed_by,
+                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer,
+                             r.created_by),
+           r.summary
+      from (select k.*
+              from unnest(whom) as w(principal_id)
+              cross join lateral (
+                    select * from awe.task x
+                     where x.tenant_id = tn and x.assignee = w.principal_id
+                       and (inbox.status is null or x.status = inbox.status)
+                       and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
+                       and (inbox.request_id is null or x.request_id = inbox.request_id)
+                       and (inbox.artifact_type is null and inbox.policy_key is null or exists (
+                            select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
+                               and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)
+                               and (inbox.policy_key is null or f.policy_key = inbox.policy_key)))
+                     order by x.created_at, x.task_id
+                     limit page_size) k
+             order by k.created_at, k.task_id
+             limit page_size) t
+      join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
+      join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+     order by t.created_at, t.task_id;
+end $$;
+revoke execute on function awe.inbox(text, text, text, text, timestamptz, uuid, int, uuid) from public;
+grant execute on function awe.inbox(text, text, text, text, timestamptz, uuid, int, uuid) to awe_reader, awe_user;
+create function awe_api.inbox(status text default 'open', artifact_type text default null, policy_key text default null,
+                              after_created_at text default null, after_task_id text default null,
+                              page_size text default '50', request_id text default null)
+    returns setof awe_api.inbox_item language plpgsql stable as $$
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    return query select i.task_id, i.request_id, i.policy_key, i.policy_version, i.artifact_type, i.artifact_id,
+                        i.stage_index, i.stage, i.kind, i.required, i.status, i.assignee, i.delegated_from, i.due_at,
+                        i.claimed_by, i.created_at, i.request_status, i.requester, i.context, i.available_actions, i.summary
+                   from awe.inbox(awe.current_actor(), status, artifact_type, policy_key,
+                                  awe._arg_timestamptz(after_created_at, 'after_created_at'),
+                                  awe._arg_uuid(after_task_id, 'after_task_id'), awe._arg_int(page_size, 'page_size'),
+                                  awe._arg_uuid(request_id, 'request_id')) i;
+end $$;
+revoke all on function awe_api.inbox(text, text, text, text, text, text, text) from public;
+grant execute on function awe_api.inbox(text, text, text, text, text, text, text) to awe_viewer, awe_approver, awe_caller, awe_admin;
+create function awe._worker_health() returns table (beat_at timestamptz, since_last_beat interval, library_version text,
+                                                    sql_version text, version_mismatch boolean)
+    language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+    select w.beat_at, now() - w.beat_at, w.library_version, w.sql_version, w.version_mismatch from awe.worker_status w
+$$;
+create view awe_api.worker_status with (security_invoker = true) as
+select h.*, (select count(*) from awe.delivery d
+              where d.tenant_id = awe.current_tenant() and d.status = 'pending' and d.next_attempt_at <= now()) as due_now
+  from awe._worker_health() h where awe._is('awe_admin') or awe._is('awe_viewer');
+create view awe_api.delivery_backlog with (security_invoker = true) as
+select d.endpoint_id, d.url, d.status, e.enabled as endpoint_enabled, e.disabled_reason,
+       count(*) as deliveries, min(d.next_attempt_at) as oldest_due, max(d.attempts) as max_attempts
+  from awe.delivery d
+  left join awe.endpoint e on e.tenant_id = d.tenant_id and e.endpoint_id = d.endpoint_id
+ where d.tenant_id = awe.current_tenant() and d.status <> 'delivered' and (awe._is('awe_admin') or awe._is('awe_viewer'))
+ group by d.endpoint_id, d.url, d.status, e.enabled, e.disabled_reason;
+create view awe_api.events with (security_invoker = true) as
+select request_id, seq, event_id, type, actor, stage_index, data ->> 'stage' as stage, task_id, status, data, created_at
+  from awe.event where tenant_id = awe.current_tenant() and (awe._is('awe_admin') or awe._is('awe_viewer'));
+
+revoke execute on function awe._worker_health() from public;
+grant execute on function awe._worker_health() to awe_reader;
+grant select on awe_api.worker_status, awe_api.delivery_backlog, awe_api.events to awe_viewer, awe_approver, awe_caller, awe_admin;
