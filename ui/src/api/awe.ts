@@ -14,6 +14,8 @@ export interface InboxQuery {
   /** Keyset paging: the last row of the previous page. */
   after?: { created_at: string; task_id: string } | null;
   page_size?: number;
+  /** Only this request's tasks (what the viewer may do there). */
+  request_id?: string;
 }
 
 export interface Decision {
@@ -55,6 +57,7 @@ export function createAwe(api: ApiClient) {
         after_created_at: q.after?.created_at,
         after_task_id: q.after?.task_id,
         page_size: q.page_size === undefined ? undefined : String(q.page_size),
+        request_id: q.request_id || undefined,
       }),
     decide: (d: Decision) =>
       api.rpc<AweRequest>('decide', {

@@ -1,7 +1,7 @@
 // The viewer's own open task on a request and the actions the server
 // allows on it. The inbox is where awe answers "what may I do": the row
 // comes along when the page was opened from the inbox; otherwise the
-// viewer's inbox is searched for it (filtered to the request's policy).
+// viewer's inbox is asked for this request's tasks.
 import { useQuery } from '@tanstack/react-query';
 import { normalizeActions, type TaskAction } from '../actions/taskAction';
 import type { AweRequest, InboxItem } from '../api/types';
@@ -17,7 +17,7 @@ export function useMyTask(request: AweRequest | undefined, fromInbox: InboxItem 
     queryKey: ['inbox', 'task', candidate?.task_id, request?.updated_at],
     enabled: !!candidate && !known && permissions.inbox,
     queryFn: async () => {
-      const rows = await awe.inbox({ policy_key: request!.policy_key, artifact_type: request!.artifact_type, page_size: 500 });
+      const rows = await awe.inbox({ request_id: request!.request_id, page_size: 50 });
       return rows.find((r) => r.task_id === candidate!.task_id) ?? null;
     },
   });
