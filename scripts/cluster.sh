@@ -30,7 +30,9 @@ as_pg() {
 # folder), the data lives under /var/tmp instead and .awe/pgdata links to
 # it; Postgres itself is always given the real path, never the link.
 resolve_data_dir() {
-  if [ "$(id -u)" = 0 ] && ! runuser -u "$RUN_AS" -- test -x "$AWE_HOME" 2>/dev/null; then
+  # The checkout decides (it always exists; .awe/ may not yet, and is
+  # created readable, 0755, inside it).
+  if [ "$(id -u)" = 0 ] && ! runuser -u "$RUN_AS" -- test -x "$ROOT" 2>/dev/null; then
     local alt="/var/tmp/awe-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
     DATA="$alt/pgdata"
     LOG="$alt/postgres.log"
