@@ -17,8 +17,17 @@ tr -d ' \n' < "$RUN/secret" > "$RUN/secret.tmp" && mv "$RUN/secret.tmp" "$RUN/se
 
 [ -f "$RUN/receiver.pid" ] && kill "$(cat "$RUN/receiver.pid")" 2>/dev/null || true
 python3 scripts/receiver.py "$PORT" "$RUN/secret" "$RUN/webhooks.log" & echo $! > "$RUN/receiver.pid"
-trap 'kill "$(cat "$RUN/receiver.pid")" 2>/dev/null || true' EXIT
+# The policy's summarizer asks a model endpoint called local-llm. No model
+# server can run here, so the demo starts the model stand-in
+# (tests/standins/model.py: Ollama's chat API, answers computed from the
+# data it receives) and registers it under that name.
+[ -f "$RUN/model.pid" ] && kill "$(cat "$RUN/model.pid")" 2>/dev/null || true
+MODEL_PORT=$((PGPORT + 62))
+python3 tests/standins/model.py --port "$MODEL_PORT" > "$RUN/model.log" 2>&1 & echo $! > "$RUN/model.pid"
+trap 'kill "$(cat "$RUN/receiver.pid")" "$(cat "$RUN/model.pid")" 2>/dev/null || true' EXIT
 sleep 0.5
+echo "== The model stand-in (tests/standins/model.py, in place of a local Ollama) listens on 127.0.0.1:$MODEL_PORT"
+"${PSQL[@]}" -tAc "set awe.tenant = 'expenses'; select awe.register_model_endpoint('local-llm', 'ollama', 'http://127.0.0.1:$MODEL_PORT')" >/dev/null
 
 token() { python3 scripts/jwt.py "$AWE_JWT_SECRET" "{\"role\": \"$1\", \"sub\": \"$2\", \"tenant\": \"expenses\"}"; }
 rpc() {  # rpc <token> <function> <json>
@@ -31,19 +40,28 @@ APP=$(token awe_caller expense-app)
 echo "== 6. Through REST: the expense app submits Sam's \$12,500 report (with an Idempotency-Key)"
 ART="EXP-$(date +%Y%m%d-%H%M%S)"
 BODY="{\"policy_key\": \"expense.report\", \"artifact_type\": \"expense_report\", \"artifact_id\": \"$ART\",
-       \"context\": {\"amount\": 12500, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\"},
+       \"context\": {\"amount\": 12500, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\",
+                   \"purpose\": \"the team offsite in Lisbon\"},
        \"requester\": \"sam\", \"callback_url\": \"$HOOK?report=$ART\"}"
 R=$(IDEMPOTENCY_KEY="$ART" rpc "$APP" submit "$BODY")
 R2=$(IDEMPOTENCY_KEY="$ART" rpc "$APP" submit "$BODY")
 RID=$(echo "$R" | field "['request_id']")
 echo "   request $RID: $(echo "$R" | field "['status']"); a retry with the same key returns request $(echo "$R2" | field "['request_id']")"
+echo "   summary at once (the policy's template): $(echo "$R" | field "['summary']['text']")"
+for _ in $(seq 1 100); do
+  S=$(rpc "$APP" get_request "{\"request_id\": \"$RID\"}")
+  [ "$(echo "$S" | field "['summary']['source']")" = model ] && break
+  sleep 0.1
+done
+echo "   summary from the model, after the submit: $(echo "$S" | field "['summary']['text']")"
+echo "     impact: $(echo "$S" | field "['summary']['impact']")   risk: $(echo "$S" | field "['summary']['risk']")"
 
 decide() {  # decide <approver> <comment>
   local tok inbox task
   tok=$(token awe_approver "$1")
   inbox=$(rpc "$tok" inbox '{}')
   task=$(echo "$inbox" | python3 -c "import json,sys; print(next(t['task_id'] for t in json.load(sys.stdin) if t['request_id'] == '$RID'))")
-  echo "   $1 sees: $(echo "$inbox" | python3 -c "import json,sys; t=[t for t in json.load(sys.stdin) if t['request_id'] == '$RID'][0]; print(t['stage'], '-', ' '.join(t['available_actions']))")"
+  echo "   $1 sees: $(echo "$inbox" | python3 -c "import json,sys; t=[t for t in json.load(sys.stdin) if t['request_id'] == '$RID'][0]; print(t['stage'], '-', ' '.join(a['action'] for a in t['available_actions']))")"
   echo "   $1 approves → request $(rpc "$tok" decide "{\"task_id\": \"$task\", \"decision\": \"approve\", \"comment\": \"$2\"}" | field "['status']")"
 }
 echo "== 7. Mia (manager) approves with her own token; then two finance approvers (dual control)"
@@ -70,12 +88,22 @@ print(f" {len(rows)} webhooks, {sum(r['verified'] for r in rows)} with a valid s
 PY
 
 echo "== 10. Two more reports wait for Mia, for the console"
-for amount in 4200 15800; do
+waiting=()
+for spec in "4200:two laptops for the new hires" "15800:the customer conference booth"; do
+  amount=${spec%%:*} purpose=${spec#*:}
   art="EXP-$(date +%Y%m%d-%H%M%S)-$amount"
   r=$(IDEMPOTENCY_KEY="$art" rpc "$APP" submit "{\"policy_key\": \"expense.report\", \"artifact_type\": \"expense_report\",
-        \"artifact_id\": \"$art\", \"context\": {\"amount\": $amount, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\"},
-        \"requester\": \"sam\"}")
-  echo "   $art: $(echo "$r" | field "['status']")"
+        \"artifact_id\": \"$art\", \"context\": {\"amount\": $amount, \"currency\": \"USD\", \"submitter\": \"sam\", \"manager\": \"mia\",
+        \"purpose\": \"$purpose\"}, \"requester\": \"sam\"}")
+  echo "   $art: $(echo "$r" | field "['status']") - $(echo "$r" | field "['summary']['text']")"
+  waiting+=("$(echo "$r" | field "['request_id']")")
+done
+# Their model summaries, before the model stand-in stops with this script.
+for id in "${waiting[@]}"; do
+  for _ in $(seq 1 100); do
+    [ "$(rpc "$APP" get_request "{\"request_id\": \"$id\"}" | field "['summary']['source']")" = model ] && break
+    sleep 0.1
+  done
 done
 
 # Login links: a local token (awe token, signed with .awe/dev.env's secret)
