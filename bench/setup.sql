@@ -17,6 +17,17 @@ do $$ begin
     perform awe.activate_policy('bench.two_stage', 1);
   end if;
 end $$;
+-- The same policy with a summary template: what a template costs a submit.
+do $$ begin
+  if not exists (select 1 from awe.policy_versions where policy_key = 'bench.two_stage_summary') then
+    perform awe.create_policy('{"key": "bench.two_stage_summary", "artifact_type": "doc",
+      "summary": "{{ submitter }} asks {{ amount }} for {{ note }} (revision {{ revision }})", "stages": [
+      {"name": "review", "mode": "all", "rules": [{"type": "role", "role": "bench-approver"}],
+       "skip_if": {"<": [{"var": "amount"}, 0]}, "sla": "8h"},
+      {"name": "director", "rules": [{"type": "role", "role": "bench-director"}]}]}');
+    perform awe.activate_policy('bench.two_stage_summary', 1);
+  end if;
+end $$;
 -- Decide: each client works through its own list of open tasks (client, n),
 -- one decision per transaction, by the task's assignee.
 drop table if exists bench.decide_queue;

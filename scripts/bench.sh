@@ -57,6 +57,11 @@ echo "bench submit_two_stage_three_approvers: $(median submit) tps (ratio $(rati
 # The write floor: the same rows as one statement of literals, no engine.
 echo "bench submit_write_floor: $(median floor) tps (ratio $(ratio_of floor base) vs baseline_insert_1kb_jsonb; submit is $(ratio_of submit floor) of it)"
 
+# A summary template costs a submit one render (cached compile): the same
+# submit against the same policy with a template, interleaved.
+interleave plain="tps bench/submit.sql -T $SLICE" summary="tps bench/submit_summary.sql -T $SLICE"
+echo "bench submit_with_summary_template: $(median summary) tps (ratio $(ratio_of summary plain) vs submit_two_stage_three_approvers without; target >= 0.95)"
+
 # Queue the open first-stage tasks the submit run created, one decision each.
 # Tasks are dealt round-robin to the clients in the order first, second,
 # third task of every request, so concurrent decisions fall on different
