@@ -7,7 +7,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export AWE_PG_BIN := $(patsubst %/,%,$(dir $(PG_CONFIG)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
-E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory summaries notifications docs
+E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory summaries notifications docs cli_db
 
 .PHONY: test demo up down stop reset psql bench prereqs install ui unit pgtest e2e browser screenshots stack crash upgrade package package-test clean
 

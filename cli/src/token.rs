@@ -44,7 +44,12 @@ pub fn run(args: &TokenArgs) -> i32 {
         "iat": now,
         "exp": now + ttl,
     });
-    println!("{}", sign_hs256(&secret, &claims));
+    let token = sign_hs256(&secret, &claims);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"token": token, "claims": claims})).expect("JSON of plain data"));
+    } else {
+        println!("{token}");
+    }
     exit::SUCCESS
 }
 

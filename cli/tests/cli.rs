@@ -16,10 +16,16 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `awe` in `dir` (the package directory when `None`).
+/// Runs `awe` in `dir` (the package directory when `None`), with no
+/// database named in the environment: offline commands stay offline (a
+/// checkout's .awe/dev.env is only read by commands that need a database,
+/// and those tests name an unreachable one with --db).
 fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     let mut cmd = Command::new(AWE);
     cmd.args(args).env("NO_COLOR", "1");
+    for var in ["DATABASE_URL", "AWE_TENANT", "AWE_ACTOR", "AWE_REST_URL", "AWE_JWT_SECRET"] {
+        cmd.env_remove(var);
+    }
     cmd.current_dir(dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))));
     let out = cmd.output().expect("awe runs");
     Run {
@@ -57,6 +63,9 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 const EXAMPLE: &str = "../examples/expense-report.yaml";
+
+/// A database that is not there (port 9, discard): connecting fails at once.
+const NO_DB: &str = "postgres://nobody@127.0.0.1:9/none";
 
 #[test]
 fn lint_the_example() {
@@ -129,7 +138,7 @@ fn diff_two_versions() {
     snapshot("diff_json", &["policy", "diff", EXAMPLE, "tests/fixtures/expense-report-v2.yaml", "--json"], 1);
     let same = run(&["policy", "diff", EXAMPLE, EXAMPLE]);
     assert_eq!((same.code, same.stdout.as_str()), (0, "no differences\n"));
-    snapshot("diff_stored_needs_db", &["policy", "diff", "expense.report@3", EXAMPLE], 2);
+    snapshot("diff_stored_no_database", &["policy", "diff", "expense.report@3", EXAMPLE, "--db", NO_DB], 2);
     assert_eq!(run(&["policy", "diff", EXAMPLE, "tests/fixtures/missing.yaml"]).code, 2);
 }
 
@@ -174,13 +183,98 @@ fn completions_for_each_shell() {
     assert_eq!(run(&["completions", "tcsh"]).code, 2);
 }
 
+/// Every command that does something (groups only list their commands).
+const COMMANDS: [&[&str]; 17] = [
+    &["policy", "lint"], &["policy", "fmt"], &["policy", "diff"], &["policy", "push"], &["policy", "ls"],
+    &["simulate"], &["request", "show"], &["inbox"], &["decide"], &["deliveries", "ls"], &["deliveries", "replay"],
+    &["directory", "import"], &["directory", "sync"], &["directory", "status"], &["doctor"], &["token"], &["completions"],
+];
+
 #[test]
-fn every_command_has_examples_in_its_help() {
+fn every_command_has_examples_and_exit_codes_in_its_help() {
     snapshot("help", &["--help"], 0);
-    for cmd in [&["policy", "lint"][..], &["policy", "fmt"], &["policy", "diff"], &["simulate"], &["completions"]] {
+    // All of them in one snapshot, so a change to any help shows in review.
+    let mut all = String::new();
+    for cmd in COMMANDS {
         let args: Vec<&str> = cmd.iter().copied().chain(["--help"]).collect();
         let r = run(&args);
-        assert_eq!(r.code, 0);
+        assert_eq!(r.code, 0, "{cmd:?}");
         assert!(r.stdout.contains("Examples:\n  awe "), "{cmd:?} help has no examples:\n{}", r.stdout);
+        assert!(r.stdout.contains("Exit codes: 0 "), "{cmd:?} help gives no exit codes:\n{}", r.stdout);
+        all.push_str(&format!("$ awe {}\n{}\n", args.join(" "), r.stdout));
     }
+    for group in ["policy", "request", "deliveries", "directory"] {
+        let r = run(&[group, "--help"]);
+        assert_eq!(r.code, 0, "{group}");
+        assert!(r.stdout.contains("Examples:\n  awe "), "{group} help has no examples:\n{}", r.stdout);
+        all.push_str(&format!("$ awe {group} --help\n{}\n", r.stdout));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/help_commands.txt");
+    if std::env::var_os("AWE_UPDATE_SNAPSHOTS").is_some() {
+        fs::write(&path, &all).unwrap();
+    } else {
+        let expected = fs::read_to_string(&path).expect("tests/snapshots/help_commands.txt; run with AWE_UPDATE_SNAPSHOTS=1");
+        assert!(expected == all, "the help of a command changed; run with AWE_UPDATE_SNAPSHOTS=1 and review the diff");
+    }
+}
+
+#[test]
+fn database_commands_without_a_database() {
+    // Nothing named, and no checkout around the directory: exit 2, and why.
+    let elsewhere = scratch("nodb");
+    let r = run_in(Some(&elsewhere), &["policy", "ls"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, "awe: no database: pass --db URL or set DATABASE_URL\nhint: inside a checkout, `make up` writes .awe/dev.env, which awe reads\n");
+    let r = run_in(Some(&elsewhere), &["simulate", "expense.report", "--context", "{}", "--json"]);
+    assert_eq!(r.code, 2, "a KEY is a stored policy: it needs a database");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("--json: the error as JSON on stdout");
+    assert_eq!(doc["error"]["exit"], 2);
+    assert!(doc["error"]["message"].as_str().unwrap().starts_with("no database"));
+    let _ = fs::remove_dir_all(&elsewhere);
+    // A database that does not answer: exit 2, the address without a password.
+    snapshot("policy_ls_no_database", &["policy", "ls", "--db", "postgres://nobody:secret@127.0.0.1:9/none", "--json"], 2);
+    for args in [
+        &["doctor", "--db", NO_DB][..],
+        &["inbox", "mia", "--db", NO_DB],
+        &["deliveries", "ls", "--db", NO_DB],
+        &["directory", "sync", "--db", NO_DB],
+        &["directory", "status", "--db", NO_DB],
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("awe: cannot connect to postgres://nobody@127.0.0.1:9/none (from --db): "), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn database_commands_check_their_arguments_first() {
+    // Usage errors are found before connecting (the database named is not there).
+    snapshot("request_show_bad_id", &["request", "show", "12345", "--db", NO_DB], 2);
+    snapshot("decide_bad_task", &["decide", "not-a-task", "approve", "--db", NO_DB], 2);
+    assert_eq!(run(&["decide", "0190b5c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d", "approve", "--data", "{\"a\": ", "--db", NO_DB]).code, 2, "bad --data JSON");
+    assert_eq!(run(&["deliveries", "replay", "--db", NO_DB]).code, 2, "replay names what to replay");
+    assert_eq!(run(&["deliveries", "replay", "--since", "1h", "--timeout", "soon", "--db", NO_DB]).code, 2);
+    assert_eq!(run(&["deliveries", "ls", "--dead", "--status", "pending", "--db", NO_DB]).code, 2);
+    assert_eq!(run(&["directory", "import", "tests/fixtures/missing.yaml", "--db", NO_DB]).code, 2);
+    // A policy set with problems is not pushed: linted first, no connection tried.
+    snapshot("push_broken", &["policy", "push", "../examples/expense-report-broken.yaml", "--db", NO_DB], 1);
+    let r = run(&["policy", "push", "tests/corpus/nested", "../examples/expense-report-broken.yaml", "--json", "--db", NO_DB]);
+    assert_eq!(r.code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["error"]["message"], "1 file with problems; nothing pushed");
+}
+
+#[test]
+fn token_json() {
+    let r = run_in(None, &["token", "--sub", "mia", "--role", "awe_viewer", "--tenant", "t", "--json", "--env-file", "tests/fixtures/missing.env"]);
+    assert_eq!(r.code, 2, "no local secret");
+    let dir = scratch("token");
+    fs::write(dir.join("dev.env"), "AWE_JWT_SECRET=s\n").unwrap();
+    let env = dir.join("dev.env");
+    let r = run(&["token", "--sub", "mia", "--role", "awe_viewer", "--tenant", "t", "--json", "--env-file", env.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["claims"]["sub"], "mia");
+    assert_eq!(doc["token"].as_str().unwrap().split('.').count(), 3);
+    let _ = fs::remove_dir_all(&dir);
 }
