@@ -164,5 +164,8 @@ done
 # JSONLogic skip_if evaluation with the compile cache (pure Rust, no Postgres).
 cargo run -q --release -p awe-core --example logic_bench
 
+# The awe command: `awe policy lint` of 1,000 policy files (no database).
+scripts/cli-bench.sh
+
 # The console: navigation to the first inbox page of 10,000 open tasks, in the browser.
 scripts/console-bench.sh

@@ -41,14 +41,21 @@ fn read_directory(path: &Path) -> Result<Value, Failure> {
     }
 }
 
-/// `added 2, updated 1, deactivated 0, …` of a DiffCounts object, skipping zeros.
+/// What a DiffCounts object says changed, in words, zeros left out:
+/// `6 principals added, 1 updated, 2 deactivated, 3 role grants added`.
 fn changes(counts: &Value) -> String {
-    let parts: Vec<String> = counts
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, v)| v.as_i64().is_some_and(|n| n != 0))
-        .map(|(k, v)| format!("{} {v}", k.replace('_', " ")))
+    const WORDS: [(&str, &str); 7] = [
+        ("principals_added", "principals added"),
+        ("updated", "principals updated"),
+        ("deactivated", "principals deactivated"),
+        ("grants_added", "role grants added"),
+        ("grants_removed", "role grants removed"),
+        ("memberships_added", "group memberships added"),
+        ("memberships_removed", "group memberships removed"),
+    ];
+    let parts: Vec<String> = WORDS
+        .iter()
+        .filter_map(|(key, words)| counts[*key].as_i64().filter(|n| *n != 0).map(|n| format!("{n} {words}")))
         .collect();
     if parts.is_empty() { "nothing changed".into() } else { parts.join(", ") }
 }
@@ -196,8 +203,8 @@ pub fn status(args: &DirectoryStatusArgs) -> i32 {
 mod tests {
     #[test]
     fn changes_skip_zeros() {
-        let c = serde_json::json!({"added": 2, "updated": 0, "grants_added": 1});
-        assert_eq!(super::changes(&c), "added 2, grants added 1");
+        let c = serde_json::json!({"added": 2, "principals_added": 2, "updated": 0, "grants_added": 1});
+        assert_eq!(super::changes(&c), "2 principals added, 1 role grants added");
         assert_eq!(super::changes(&serde_json::json!({"added": 0})), "nothing changed");
     }
 }

@@ -2,6 +2,9 @@
 //! it as the engine does when a policy is saved (core::policy::parse_policy
 //! with default limits), and reports every problem with its file, JSON
 //! path and line, for people, for tools (JSON) or for GitHub annotations.
+//! Files are linted on one thread per core (std scoped threads: files are
+//! independent, and a tree of a thousand takes a third of a second on one
+//! core), and reported in path order whatever the threads did.
 
 use crate::args::{LintArgs, LintFormat};
 use crate::exit;
@@ -13,6 +16,7 @@ use awe_core::policy::{parse_policy, PolicyLimits};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One problem in one file. `line`/`column` count from 1 and are absent
 /// only when the text could not be parsed far enough to find the path.
@@ -69,14 +73,12 @@ fn lint_file(file: &PolicyFile, logic: &mut LogicCache) -> Result<FileReport, St
 pub fn run(args: &LintArgs) -> i32 {
     let (inputs, mut errors) = files::collect(&args.paths);
     let progress = progress_bar(inputs.len());
-    let mut logic = LogicCache::default();
     let mut reports = Vec::with_capacity(inputs.len());
-    for file in &inputs {
-        match lint_file(file, &mut logic) {
+    for result in lint_all(&inputs, &progress) {
+        match result {
             Ok(report) => reports.push(report),
             Err(e) => errors.push(e),
         }
-        progress.inc(1);
     }
     progress.finish_and_clear();
 
@@ -119,6 +121,36 @@ pub fn run(args: &LintArgs) -> i32 {
     } else {
         exit::SUCCESS
     }
+}
+
+/// Lints every file, on as many threads as there are cores (each with its
+/// own JSONLogic cache; files are independent), and returns the reports in
+/// the order of `inputs`, so the output does not depend on the threads.
+fn lint_all(inputs: &[PolicyFile], progress: &ProgressBar) -> Vec<Result<FileReport, String>> {
+    // A thread per core, but not for a handful of files (a thread costs ~50 µs).
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cores.min(inputs.len() / 16 + 1);
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<FileReport, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut logic = LogicCache::default();
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = inputs.get(i) else { break };
+                        done.push((i, lint_file(file, &mut logic)));
+                        progress.inc(1);
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a lint thread panicked")).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A bar on a terminal when there are enough files to wait for; nothing otherwise.

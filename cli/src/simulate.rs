@@ -118,7 +118,7 @@ pub fn run(args: &SimulateArgs) -> i32 {
             db.exec("rollback")?;
             let mut sim = sim?;
             sim["version"] = Value::Null;
-            sim["source"] = json!(format!("{}, simulated in the database (not stored)", args.file.display()));
+            sim["source"] = json!(format!("from {}, not stored", args.file.display()));
             Ok(sim)
         });
     }
@@ -183,12 +183,13 @@ fn in_database(args: &SimulateArgs, simulate: impl FnOnce(&mut Db) -> Result<Val
             if let Some(o) = out.as_object_mut() {
                 o.remove("source");
             }
-            let place = match (source, tenant) {
-                (Some(s), Some(t)) => format!("{s}, tenant {t}"),
-                (Some(s), None) => s,
-                (None, Some(t)) => format!("in the database, tenant {t}"),
-                (None, None) => "in the database".to_string(),
-            };
+            let mut place = "in the database".to_string();
+            if let Some(t) = tenant {
+                place.push_str(&format!(", tenant {t}"));
+            }
+            if let Some(s) = source {
+                place.push_str(&format!(", {s}"));
+            }
             print_simulation(args, &out, Some(&place))
         }
         Err(f) => f.print(json),
