@@ -355,6 +355,16 @@ fn doctor_passes_on_the_local_stack() {
     // A REST server that is not there is a failed check.
     let out = expect(awe(&db, &["doctor", "--rest", "http://127.0.0.1:9"]), 1);
     assert!(out.stdout.contains("fail  rest: "), "{out:?}");
+
+    // Without superuser rights the DBA views are out of reach, and doctor says so.
+    let role = unique("cli_doctor").replace('-', "_");
+    let mut admin = awe_e2e::connect();
+    admin.batch_execute(&format!("create role {role} login; grant awe_user to {role}; select awe.map_role_to_tenant('{role}', '{}')", db.tenant)).unwrap();
+    let url = database_url().replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let out = awe(&db, &["doctor", "--db", &url, "--rest", &dev_env("AWE_REST_URL")]);
+    let _ = admin.batch_execute(&format!("select awe.unmap_role_from_tenant('{role}', '{}'); drop role {role}", db.tenant));
+    let out = expect(out, 0);
+    assert!(out.stdout.contains("warn  worker: cannot read awe.worker_status: permission denied — this check needs a superuser"), "{out:?}");
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn check(check: &'static str, status: Status, found: impl Into<String>, advice: 
 /// A check whose query failed: for want of a right, or because awe is not there.
 fn failed_query(name: &'static str, what: &str, f: &Failure) -> Check {
     if f.sqlstate.as_deref() == Some("42501") {
-        check(name, Status::Warn, format!("cannot read {what}: permission denied"), "the DBA views need a superuser: run awe doctor as one")
+        check(name, Status::Warn, format!("cannot read {what}: permission denied"), "this check needs a superuser: run awe doctor as one")
     } else {
         check(name, Status::Fail, format!("reading {what}: {}", f.message), f.hint.clone().unwrap_or_default())
     }
@@ -79,7 +79,7 @@ fn checks(db: &mut Db, args: &DoctorArgs) -> Vec<Check> {
     // The server and awe's extension in this database.
     let server = db.json(
         "select json_build_object('version', current_setting('server_version'), 'database', current_database(),
-                'preload', current_setting('shared_preload_libraries'), 'awe_database', current_setting('awe.database', true),
+                'awe_database', current_setting('awe.database', true),
                 'extension', (select extversion from pg_extension where extname = 'awe'),
                 'superuser', (select rolsuper from pg_roles where rolname = current_user), 'user', current_user)::text",
         &[],
@@ -100,14 +100,19 @@ fn checks(db: &mut Db, args: &DoctorArgs) -> Vec<Check> {
             if superuser { " (superuser)" } else { "" }),
         "",
     ));
-    let preload = compact(&server["preload"]);
-    let preloaded = preload.split(',').map(|l| l.trim().trim_matches('"')).any(|l| l == "awe" || l.ends_with("/awe"));
-    out.push(if preloaded {
-        check("preload", Status::Ok, format!("shared_preload_libraries = '{preload}'"), "")
-    } else {
-        check("preload", Status::Fail, format!("awe is not in shared_preload_libraries ('{preload}')"),
-            "add it (keeping the others: 'pg_stat_statements,awe') and restart PostgreSQL")
-    });
+    match db.json("select current_setting('shared_preload_libraries')::text", &[]) {
+        Err(f) => out.push(failed_query("preload", "shared_preload_libraries", &f)),
+        Ok(v) => {
+            let preload = compact(&v);
+            let preloaded = preload.split(',').map(|l| l.trim().trim_matches('"')).any(|l| l == "awe" || l.ends_with("/awe"));
+            out.push(if preloaded {
+                check("preload", Status::Ok, format!("shared_preload_libraries = '{preload}'"), "")
+            } else {
+                check("preload", Status::Fail, format!("awe is not in shared_preload_libraries ('{preload}')"),
+                    "add it (keeping the others: 'pg_stat_statements,awe') and restart PostgreSQL")
+            });
+        }
+    }
     let installed = server["extension"].as_str().map(str::to_string);
     match &installed {
         Some(v) => out.push(check("extension", Status::Ok, format!("awe {v} is installed in {database}"), "")),
