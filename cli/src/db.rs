@@ -7,7 +7,8 @@
 use crate::args::DbArgs;
 use crate::exit;
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
+use postgres_native_tls::MakeTlsConnector;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -269,7 +270,7 @@ impl Db {
                 actor.as_deref().unwrap_or("(none: the login role)"));
         }
         let client = config
-            .connect(NoTls)
+            .connect(tls()?)
             .map_err(|e| Failure::usage(format!("cannot connect to {} (from {source}): {}", redact(&url), chain(&e))))?;
         let mut db = Db { client, tenant, actor };
         db.client.batch_execute("set timezone = 'UTC'").map_err(|e| db.fail(e))?;
@@ -323,6 +324,21 @@ impl Db {
     pub fn exec(&mut self, sql: &str) -> Result<(), Failure> {
         self.client.batch_execute(sql).map_err(|e| self.fail(e))
     }
+}
+
+/// TLS for connections that use it (sslmode prefer, the default, or
+/// require): the server's certificate is verified against the system's
+/// roots, and PGSSLROOTCERT's when that names a PEM file.
+fn tls() -> Result<MakeTlsConnector, Failure> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(path) = std::env::var_os("PGSSLROOTCERT").filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|e| Failure::usage(format!("PGSSLROOTCERT {}: {e}", Path::new(&path).display())))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| Failure::usage(format!("PGSSLROOTCERT {}: not a PEM certificate: {e}", Path::new(&path).display())))?;
+        builder.add_root_certificate(cert);
+    }
+    let connector = builder.build().map_err(|e| Failure::usage(format!("TLS: {e}")))?;
+    Ok(MakeTlsConnector::new(connector))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` of a timestamp as PostgreSQL's JSON gives it (the
