@@ -255,6 +255,11 @@ impl Db {
     pub fn connect(args: &DbArgs) -> Result<Db, Failure> {
         let (url, source) = locate(args)?;
         let mut config = Config::from_str(&url).map_err(|e| Failure::usage(format!("{source}: not a connection string: {e}")))?;
+        if config.get_password().is_none() {
+            if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                config.password(p.to_string_lossy().as_bytes());
+            }
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
