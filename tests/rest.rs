@@ -265,6 +265,8 @@ fn rs256_jwks_tokens() {
     let pg = database_url();
     let pg_port = pg.rsplit(':').next().unwrap().split('/').next().unwrap().to_string();
     let mut server = Command::new(std::env::var("HOME").unwrap() + "/.cargo/bin/postrust")
+        // DATABASE_URL (set by a shell that sourced .awe/dev.env) would win over PGRST_DB_URI.
+        .env_remove("DATABASE_URL").env_remove("PGUSER")
         .env("PGRST_COMPAT_MODE", "true")
         .env("PGRST_DB_URI", format!("postgres://authenticator@127.0.0.1:{pg_port}/awe"))
         .env("PGRST_DB_SCHEMAS", "awe_api").env("PGRST_DB_ANON_ROLE", "awe_anon")
