@@ -30,6 +30,7 @@ pub static ACTOR_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 pub static CONSOLE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static PLAN_CACHE_MODE: GucSetting<PlanCacheMode> = GucSetting::<PlanCacheMode>::new(PlanCacheMode::ForceGenericPlan);
 pub static WRITE_MODE: GucSetting<WriteMode> = GucSetting::<WriteMode>::new(WriteMode::Statement);
+pub static TRACE_STATEMENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// `awe.plan_cache_mode`: the `plan_cache_mode` awe's own statements run with.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -110,6 +111,8 @@ pub fn define() {
         GucContext::Suset, GucFlags::default());
     GucRegistry::define_enum_guc(c"awe.write_mode", c"How an operation writes: one statement, or one statement per table (for a distributed database).", c"",
         &WRITE_MODE, GucContext::Suset, GucFlags::default());
+    GucRegistry::define_bool_guc(c"awe.trace_statements", c"Logs each statement awe runs, once per backend (the Citus-shape check reads them).", c"",
+        &TRACE_STATEMENTS, GucContext::Suset, GucFlags::default());
 }
 
 /// The worker's settings; only while preloading.
