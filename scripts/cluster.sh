@@ -111,6 +111,9 @@ ENV
 # host: it makes five round trips per request.
 start_rest() {
   stop_rest
+  # Without the caller's DATABASE_URL and PG* (say, a shell that sourced
+  # .awe/dev.env): the server would log in as that user instead.
+  env -u DATABASE_URL -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE \
   PGRST_COMPAT_MODE=true PGRST_DB_URI="postgres://authenticator@localhost:$PORT/$DB?host=/tmp" PGRST_DB_SCHEMAS=awe_api \
   PGRST_DB_ANON_ROLE=awe_anon PGRST_JWT_SECRET="$(cat "$AWE_HOME/jwt-secret")" PGRST_SERVER_HOST=127.0.0.1 \
   PGRST_SERVER_PORT=$REST_PORT PGRST_DB_POOL=20 PGRST_LOG_LEVEL=warn \

@@ -25,7 +25,7 @@ build() {
     return 0
   fi
   log "building the console (ui/dist)"
-  mkdir -p "$AWE_HOME"   # a fresh checkout has no .awe yet: the cluster comes after the console
+  mkdir -p "$AWE_HOME"
   (cd "$UI" && npm run --silent build > "$AWE_HOME/ui-build.log" 2>&1) || { tail -30 "$AWE_HOME/ui-build.log" >&2; exit 1; }
 }
 

@@ -947,3 +947,14 @@ select request_id, seq, event_id, type, actor, stage_index, data ->> 'stage' as 
 revoke execute on function awe._worker_health() from public;
 grant execute on function awe._worker_health() to awe_reader;
 grant select on awe_api.worker_status, awe_api.delivery_backlog, awe_api.events to awe_viewer, awe_approver, awe_caller, awe_admin;
+
+-- Row-level security without a subquery (a distributed planner refuses
+-- one); awe.current_tenant() keeps its answer for the rest of a statement.
+do $$
+declare t regclass;
+begin
+    for t in select p.polrelid::regclass from pg_policy p join pg_class c on c.oid = p.polrelid
+              where c.relnamespace = 'awe'::regnamespace and p.polname = 'tenant_isolation' loop
+        execute format('alter policy tenant_isolation on %s using (tenant_id = awe.current_tenant())', t);
+    end loop;
+end $$;

@@ -118,7 +118,12 @@ unsafe fn generic_plans() -> Option<c_int> {
             return None;
         }
         let level = pg_sys::NewGUCNestLevel();
-        for (name, value) in [(c"plan_cache_mode", c"force_generic_plan"), (c"search_path", c"pg_catalog, pg_temp")] {
+        // awe.plan_cache_mode: generic plans by default (a custom plan that
+        // sees the real array lengths always looks cheaper, and awe's
+        // statements were re-planned on every call); custom plans where a
+        // distributed planner needs the values (Citus).
+        let mode = crate::settings::PLAN_CACHE_MODE.get().as_c_str();
+        for (name, value) in [(c"plan_cache_mode", mode), (c"search_path", c"pg_catalog, pg_temp")] {
             pg_sys::set_config_option(
                 name.as_ptr(),
                 value.as_ptr(),

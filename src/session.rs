@@ -222,7 +222,37 @@ fn tenant_exists(client: &SpiClient<'_>, tenant: &str) -> AweResult<bool> {
 /// `awe.current_tenant()`: the tenant, which must be registered (a token
 /// can name any tenant). Runs SPI only for a role's mapping and the first
 /// time a backend meets a tenant.
+///
+/// Row-level security calls it once per row a filter reads (a policy with a
+/// subquery, evaluated once, is what a distributed planner cannot take), so
+/// the answer is kept for the rest of the statement: same transaction and
+/// command, same roles, same `awe.tenant` and JWT claims.
 pub fn current_tenant_sql() -> AweResult<String> {
+    type Key = (u32, u32, pg_sys::Oid, pg_sys::Oid, Option<String>, Option<String>);
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Key, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    let key: Key = unsafe {
+        (local_xid(), pg_sys::GetCurrentCommandId(false), pg_sys::GetUserId(), pg_sys::GetSessionUserId(),
+         setting(c"awe.tenant"), setting(c"request.jwt.claims"))
+    };
+    if let Some(t) = LAST.with(|l| l.borrow().as_ref().filter(|(k, _)| *k == key).map(|(_, t)| t.clone())) {
+        return Ok(t);
+    }
+    let tenant = resolve_tenant_sql()?;
+    LAST.with(|l| *l.borrow_mut() = Some((key, tenant.clone())));
+    Ok(tenant)
+}
+
+/// This backend's local transaction number.
+unsafe fn local_xid() -> u32 {
+    #[cfg(any(feature = "pg15", feature = "pg16"))]
+    unsafe { (*pg_sys::MyProc).lxid }
+    #[cfg(not(any(feature = "pg15", feature = "pg16")))]
+    unsafe { (*pg_sys::MyProc).vxid.lxid }
+}
+
+fn resolve_tenant_sql() -> AweResult<String> {
     crate::fmgr::with_own_settings(|| pgrx::spi::Spi::connect(|c| {
         let tenant = match tenant_without_query() {
             Some(t) => t?,

@@ -7,7 +7,7 @@
 //! by a superuser; `awe.clock_offset` is superuser-only because it moves
 //! every timer.
 
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use std::ffi::{CStr, CString};
 
 pub static MAX_CONTEXT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(65_536);
@@ -28,6 +28,40 @@ pub static AUTHENTICATOR_ROLE: GucSetting<Option<CString>> = GucSetting::<Option
 pub static TENANT_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tenant"));
 pub static ACTOR_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"sub"));
 pub static CONSOLE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static PLAN_CACHE_MODE: GucSetting<PlanCacheMode> = GucSetting::<PlanCacheMode>::new(PlanCacheMode::ForceGenericPlan);
+pub static WRITE_MODE: GucSetting<WriteMode> = GucSetting::<WriteMode>::new(WriteMode::Statement);
+pub static TRACE_STATEMENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// `awe.plan_cache_mode`: the `plan_cache_mode` awe's own statements run with.
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PlanCacheMode {
+    #[name = c"force_generic_plan"]
+    ForceGenericPlan,
+    #[name = c"force_custom_plan"]
+    ForceCustomPlan,
+    #[name = c"auto"]
+    Auto,
+}
+
+impl PlanCacheMode {
+    pub fn as_c_str(self) -> &'static CStr {
+        match self {
+            PlanCacheMode::ForceGenericPlan => c"force_generic_plan",
+            PlanCacheMode::ForceCustomPlan => c"force_custom_plan",
+            PlanCacheMode::Auto => c"auto",
+        }
+    }
+}
+
+/// `awe.write_mode`: whether one operation's writes go out as one statement
+/// or as one statement per table (which a distributed planner can route).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WriteMode {
+    #[name = c"statement"]
+    Statement,
+    #[name = c"per_table"]
+    PerTable,
+}
 
 // The worker's settings (defined only when awe is preloaded).
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -73,6 +107,12 @@ pub fn define() {
     string(c"awe.tenant_claim", c"JWT claim (dotted path) that names the tenant.", &TENANT_CLAIM, GucContext::Sighup);
     string(c"awe.actor_claim", c"JWT claim (dotted path) that names the principal.", &ACTOR_CLAIM, GucContext::Sighup);
     string(c"awe.console_url", c"The console's address; notifications link to <console_url>/requests/<id>.", &CONSOLE_URL, GucContext::Sighup);
+    GucRegistry::define_enum_guc(c"awe.plan_cache_mode", c"plan_cache_mode for awe's own statements.", c"", &PLAN_CACHE_MODE,
+        GucContext::Suset, GucFlags::default());
+    GucRegistry::define_enum_guc(c"awe.write_mode", c"How an operation writes: one statement, or one statement per table (for a distributed database).", c"",
+        &WRITE_MODE, GucContext::Suset, GucFlags::default());
+    GucRegistry::define_bool_guc(c"awe.trace_statements", c"Logs each statement awe runs, once per backend (the Citus-shape check reads them).", c"",
+        &TRACE_STATEMENTS, GucContext::Suset, GucFlags::default());
 }
 
 /// The worker's settings; only while preloading.
@@ -103,4 +143,9 @@ pub fn usize_of(s: &GucSetting<i32>) -> usize {
 /// A text setting, `None` when unset or empty.
 pub fn text_of(s: &GucSetting<Option<CString>>) -> Option<String> {
     s.get().map(|c| c.to_string_lossy().into_owned()).filter(|v| !v.is_empty())
+}
+
+/// Whether operations write one statement per table (awe.write_mode = per_table).
+pub fn per_table_writes() -> bool {
+    WRITE_MODE.get() == WriteMode::PerTable
 }

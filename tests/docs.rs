@@ -9,19 +9,25 @@ const GUIDE: &str = include_str!("../docs/operations.md");
 #[test]
 fn the_settings_table_is_what_pg_settings_says() {
     let mut c = connect();
-    let rows = c.query("select name, coalesce(boot_val, ''), coalesce(unit, ''), coalesce(min_val, ''), coalesce(max_val, ''), context
+    let rows = c.query("select name, coalesce(boot_val, ''), coalesce(unit, ''), coalesce(min_val, ''), coalesce(max_val, ''), context,
+                                 coalesce(array_to_string(enumvals, ' \\| '), '')
                           from pg_settings where name like 'awe.%' order by name", &[]).unwrap();
     assert!(rows.len() >= 20, "awe's settings are defined (awe preloaded)");
     let mut missing = Vec::new();
     for r in rows {
-        let (name, boot, unit, min, max, context): (String, String, String, String, String, String) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        let (name, boot, unit, min, max, context, values): (String, String, String, String, String, String, String) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6));
         let default = match (boot.as_str(), unit.as_str()) {
             ("", _) => "—".to_string(),
             (b, "") => format!("`{b}`"),
             (b, u) => format!("`{b} {u}`"),
         };
-        let range = if min.is_empty() { "—".to_string() } else { format!("{min} – {max}") };
+        // A number's range, or an enum's values.
+        let range = match (min.is_empty(), values.is_empty()) {
+            (false, _) => format!("{min} – {max}"),
+            (true, false) => values,
+            (true, true) => "—".to_string(),
+        };
         let applies = match context.as_str() {
             "postmaster" => "restart",
             "sighup" | "superuser" => "reload",

@@ -905,6 +905,14 @@ fn expense_setup(db: &mut Db) {
                     awe.grant_role('dirk', 'finance-director')");
 }
 
+/// The example's lifecycle events. Its summarizer (`local-llm`) is not
+/// registered in a test tenant, so the worker may record
+/// request.summary_failed at any point; that is the summaries suite's
+/// subject, not this one's.
+fn expense_events(db: &mut Db, r: &Value) -> Vec<String> {
+    db.events(r).into_iter().filter(|e| !e.starts_with("request.summary")).collect()
+}
+
 fn expense(db: &mut Db, amount: i64) -> Value {
     submit_full(db, "expense.report", "expense_report", json!({"amount": amount, "submitter": "sam", "manager": "mia", "currency": "USD"}), "sam").unwrap()
 }
@@ -916,13 +924,13 @@ fn expense_report_example_by_amount() {
     // $500: approved at once.
     let r = expense(&mut db, 500);
     assert_eq!(r["status"], "approved");
-    assert_eq!(db.events(&r), ev(&["request.created", "stage.skipped", "stage.skipped", "request.approved"]));
+    assert_eq!(expense_events(&mut db, &r), ev(&["request.created", "stage.skipped", "stage.skipped", "request.approved"]));
     // $5,000: the manager only.
     let r = expense(&mut db, 5000);
     assert_eq!(db.open(&r), strs(&["mia"]));
     assert!(r["tasks"][0]["due_at"].is_string(), "an 8h SLA sets due_at");
     assert_eq!(db.decide(&r, "mia", "approve"), "approved");
-    assert_eq!(db.events(&r), ev(&["request.created", "stage.started", "task.created", "task.decided", "stage.completed",
+    assert_eq!(expense_events(&mut db, &r), ev(&["request.created", "stage.started", "task.created", "task.decided", "stage.completed",
         "stage.skipped", "request.approved"]));
     // $12,500: the manager, then two finance approvers who are neither the manager nor the submitter.
     let r = expense(&mut db, 12500);

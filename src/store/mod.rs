@@ -30,6 +30,16 @@ thread_local! {
     /// row-level security is re-planned whenever the current role differs
     /// from the one it was made for.
     static PLANS: RefCell<HashMap<(&'static str, pg_sys::Oid), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Statements already logged by awe.trace_statements in this backend.
+    static TRACED: RefCell<std::collections::HashSet<usize>> = RefCell::new(std::collections::HashSet::new());
+}
+
+/// awe.trace_statements: the server log gets each statement once per
+/// backend, as `awe statement: <JSON string>` (one line, whatever the SQL).
+fn trace(sql: &'static str) {
+    if crate::settings::TRACE_STATEMENTS.get() && TRACED.with(|t| t.borrow_mut().insert(sql.as_ptr() as usize)) {
+        pgrx::log!("awe statement: {}", serde_json::Value::from(sql));
+    }
 }
 
 pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
@@ -38,6 +48,7 @@ pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
 
 /// Runs a cached prepared statement.
 pub fn run<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'_>]) -> AweResult<SpiTupleTable<'c>> {
+    trace(sql);
     let key = (sql, unsafe { pg_sys::GetUserId() });
     let plan = PLANS.with(|p| p.borrow().get(&key).cloned());
     let plan = match plan {

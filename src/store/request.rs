@@ -195,7 +195,10 @@ fn task_from_row(row: &SpiHeapTupleData<'_>) -> AweResult<(Task, TaskNote)> {
 /// Writes everything one operation changed — the request row (inserted for
 /// a new request, else updated with the new chain head), task changes, new
 /// tasks and the events — in one statement of data-modifying CTEs, so a
-/// submit or a decision costs one executor start-up, not four. Returns
+/// submit or a decision costs one executor start-up, not four; or, with
+/// awe.write_mode = per_table (a distributed database: each statement then
+/// touches one table of one tenant and goes to one node), one statement
+/// per table. Returns
 /// whether the worker has new work (deliveries or resolver calls) once the
 /// transaction commits.
 pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: &Policy, effects: &Effects, w: &Write<'_>) -> AweResult<bool> {
@@ -234,8 +237,10 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
     args.extend(events.into_args());
     args.push(arg::opt_text(row.endpoint_id.as_deref()));
     args.push(arg::opt_text(row.callback_url.as_deref()));
-    let sql = write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some());
-    run(client, sql, &args)?;
+    let per_table = crate::settings::per_table_writes();
+    for sql in write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some(), per_table) {
+        run(client, sql.as_str(), &args)?;
+    }
     let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
     if !resolving.is_empty() {
         queue_resolver_jobs(client, s, row, policy, &resolving)?;
@@ -269,31 +274,44 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
 /// not need (no new tasks, no callback) are left out of its statement, since
 /// even an empty INSERT opens its table and every index at executor start.
 /// Parameter numbers are the same in every variant of a head.
-fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
-    static VARIANTS: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
-    let n = (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
+fn write_sql(new_request: bool, tasks: bool, deliveries: bool, per_table: bool) -> &'static [String] {
+    static VARIANTS: [std::sync::OnceLock<Vec<String>>; 16] = [const { std::sync::OnceLock::new() }; 16];
+    let n = (per_table as usize) << 3 | (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
     VARIANTS[n].get_or_init(|| {
         // Where the shared parts' parameters start after each head.
-        let (head, p) = if new_request {
-            (INSERT_HEAD, Params { now: 13, tasks: 19, events: 28, endpoint: 38 })
+        let p = if new_request {
+            Params { now: 13, tasks: 19, events: 28, endpoint: 38 }
         } else {
-            (UPDATE_HEAD, Params { now: 9, tasks: 19, events: 28, endpoint: 38 })
+            Params { now: 9, tasks: 19, events: 28, endpoint: 38 }
         };
-        let mut ctes = vec![head.to_string()];
+        // (name, statement): the request row, task changes, new tasks,
+        // events, deliveries.
+        let mut parts: Vec<(&str, String)> = if new_request {
+            vec![("r", REQUEST_INSERT.to_string())]
+        } else {
+            vec![("r", REQUEST_UPDATE.to_string()), ("c", TASK_CHANGES.to_string())]
+        };
         if tasks {
-            ctes.push(p.tasks_cte());
+            parts.push(("t", p.tasks()));
         }
-        ctes.push(p.events_cte());
+        parts.push(("e", p.events(!per_table)));
         if deliveries {
-            ctes.push(p.deliveries_cte());
+            parts.push(("d", if per_table { p.deliveries_from_arrays() } else { p.deliveries_from_events() }));
         }
-        format!("with {}\nselect 1", ctes.join(",\n"))
+        if per_table {
+            parts.into_iter().map(|(_, sql)| sql).collect()
+        } else {
+            let ctes: Vec<String> = parts.into_iter().map(|(name, sql)| format!("{name} as (\n    {sql})")).collect();
+            vec![format!("with {}\nselect 1", ctes.join(",\n"))]
+        }
     })
 }
 
 /// Parameter numbers of the parts both heads share: the operation's clock,
 /// the first of the nine task arrays, the first of the ten event arrays, and
-/// the endpoint id (its URL follows).
+/// the endpoint id (its URL follows). Every statement of a write is
+/// prepared with all of the write's parameters, so a part has the same
+/// numbers alone or as a CTE.
 struct Params {
     now: usize,
     tasks: usize,
@@ -302,58 +320,62 @@ struct Params {
 }
 
 impl Params {
-    fn tasks_cte(&self) -> String {
+    fn tasks(&self) -> String {
         let (now, k) = (self.now, self.tasks);
-        format!("t as (
-    insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
+        format!("insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
                           required, status, due_at, timer_at, created_at, updated_at, notify_at)
     select $1, x.task_id::uuid, $2, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
            x.required, x.status, x.due_at, x.due_at, ${now}, ${now}, x.due_at - (x.due_at - ${now}) / 5
       from unnest(${}::text[], ${}::int[], ${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::boolean[],
                   ${}::text[], ${}::timestamptz[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                        required, status, due_at))",
+                                                        required, status, due_at)",
             k, k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8)
     }
 
-    fn events_cte(&self) -> String {
+    /// `returning` only where the deliveries CTE reads the rows back.
+    fn events(&self, returning: bool) -> String {
         let (now, e) = (self.now, self.events);
-        format!("e as (
-    insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
+        format!("insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
                            created_at, prev_hash, hash)
     select $1, $2, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
            ${now}, x.prev_hash, x.hash
       from unnest(${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::int[], ${}::text[], ${}::text[],
                   ${}::text[], ${}::bytea[], ${}::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash)
-    returning seq, event_id, type)",
-            e, e + 1, e + 2, e + 3, e + 4, e + 5, e + 6, e + 7, e + 8, e + 9)
+                                                                status, data, prev_hash, hash){}",
+            e, e + 1, e + 2, e + 3, e + 4, e + 5, e + 6, e + 7, e + 8, e + 9,
+            if returning { "\n    returning seq, event_id, type" } else { "" })
     }
 
     /// Only in the statement of a request with a callback endpoint.
     /// Deliveries run on the real clock (not a test's shifted awe.now()).
-    fn deliveries_cte(&self) -> String {
+    fn deliveries_from_events(&self) -> String {
         let (ep, url) = (self.endpoint, self.endpoint + 1);
-        format!("d as (
-    insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
+        format!("insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
     select $1, $2, e.seq, e.event_id, e.type, ${ep}::uuid, ${url}, now(), now()
-      from e)")
+      from e")
+    }
+
+    /// The same, alone: from the event arrays.
+    fn deliveries_from_arrays(&self) -> String {
+        let (ep, url, e) = (self.endpoint, self.endpoint + 1, self.events);
+        format!("insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
+    select $1, $2, x.seq, x.event_id::uuid, x.type, ${ep}::uuid, ${url}, now(), now()
+      from unnest(${e}::int[], ${}::text[], ${}::text[]) as x(seq, event_id, type)", e + 1, e + 2)
     }
 }
 
-const INSERT_HEAD: &str = "r as (
-    insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
+const REQUEST_INSERT: &str = "insert into awe.request (tenant_id, request_id, policy_key, policy_version, artifact_type, artifact_id, context,
                              requester, callback_url, callback_endpoint_id, status, revision, stage_status, created_by,
                              created_at, updated_at, expires_at, last_seq, last_hash, decided_at, summary)
-    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $38::uuid, $10, 1, $11, $12, $13, $13, $14, $15, $16, $17, $18::jsonb))";
+    values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $38::uuid, $10, 1, $11, $12, $13, $13, $14, $15, $16, $17, $18::jsonb)";
 
-const UPDATE_HEAD: &str = "r as (
-    update awe.request set status = $3, revision = $4, context = coalesce($5::jsonb, context), stage_status = $6,
+const REQUEST_UPDATE: &str = "update awe.request set status = $3, revision = $4, context = coalesce($5::jsonb, context), stage_status = $6,
            last_seq = $7, last_hash = $8, updated_at = $9, decided_at = coalesce($10, decided_at),
            -- A new context (resubmit) comes with its new summary.
            summary = case when $5 is null then summary else $18::jsonb end
-     where tenant_id = $1 and request_id = $2),
-c as (
-    update awe.task k set status = x.status, updated_at = $9,
+     where tenant_id = $1 and request_id = $2";
+
+const TASK_CHANGES: &str = "update awe.task k set status = x.status, updated_at = $9,
            decided_by = coalesce(x.decided_by, k.decided_by),
            decided_at = case when x.decided_by is null then k.decided_at else $9 end,
            comment = case when x.decided_by is null then k.comment else x.comment end,
@@ -365,7 +387,7 @@ c as (
       -- scan and the update read every task of the tenant.
       from unnest($11::text[]::uuid[], $12::text[], $13::text[], $14::text[], $15::boolean[], $16::text[], $17::text[])
            as x(task_id, status, decided_by, comment, claim_changed, claimed_by, data)
-     where k.tenant_id = $1 and k.task_id = x.task_id)";
+     where k.tenant_id = $1 and k.task_id = x.task_id";
 
 /// New tasks as the nine array parameters of the task insert.
 fn task_columns(tasks: &[Task]) -> Vec<DatumWithOid<'static>> {
