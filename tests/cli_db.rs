@@ -338,7 +338,11 @@ fn the_directory_is_synced_from_keycloak() {
 
 #[test]
 fn doctor_passes_on_the_local_stack() {
-    let db = Db::new();
+    let mut db = Db::new();
+    // Right after `make up` (or `make reset`) the worker may not have beaten yet.
+    wait_until("the worker's first heartbeat", 30, || {
+        (db.column("select count(*)::text from awe.worker_status where beat_at > now() - interval '5 seconds'", &[])[0] == "1").then_some(())
+    });
     let mut cmd = Command::new(awe_bin());
     cmd.args(["doctor"]).env("DATABASE_URL", database_url()).env("AWE_TENANT", &db.tenant).env("AWE_REST_URL", dev_env("AWE_REST_URL"));
     let out = cmd.output().unwrap();
