@@ -108,7 +108,11 @@ impl Failure {
 
     /// On stderr for people; with `json`, also `{"error": …}` on stdout.
     pub fn print(&self, json: bool) -> i32 {
-        eprintln!("awe: {}", self.message);
+        match (&self.code, &self.sqlstate) {
+            // PostgreSQL's own errors: their SQLSTATE says what kind.
+            (None, Some(state)) => eprintln!("awe: {} (SQLSTATE {state})", self.message),
+            _ => eprintln!("awe: {}", self.message),
+        }
         for line in self.problem_lines() {
             eprintln!("  {line}");
         }

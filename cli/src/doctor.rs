@@ -113,6 +113,12 @@ fn checks(db: &mut Db, args: &DoctorArgs) -> Vec<Check> {
             });
         }
     }
+    match server["awe_database"].as_str() {
+        Some(d) if d == database => out.push(check("awe.database", Status::Ok, format!("the worker serves this database ({d})"), "")),
+        Some(d) => out.push(check("awe.database", Status::Fail, format!("the worker serves database {d}, not {database}"),
+            format!("set awe.database = '{database}' and restart, or run awe doctor against {d}"))),
+        None => out.push(check("awe.database", Status::Fail, "awe.database is not defined (awe is not preloaded)", "preload awe and restart")),
+    }
     let installed = server["extension"].as_str().map(str::to_string);
     match &installed {
         Some(v) => out.push(check("extension", Status::Ok, format!("awe {v} is installed in {database}"), "")),
@@ -121,12 +127,6 @@ fn checks(db: &mut Db, args: &DoctorArgs) -> Vec<Check> {
             rest(&mut out, args);
             return out;
         }
-    }
-    match server["awe_database"].as_str() {
-        Some(d) if d == database => out.push(check("awe.database", Status::Ok, format!("the worker serves this database ({d})"), "")),
-        Some(d) => out.push(check("awe.database", Status::Fail, format!("the worker serves database {d}, not {database}"),
-            format!("set awe.database = '{database}' and restart, or run awe doctor against {d}"))),
-        None => out.push(check("awe.database", Status::Fail, "awe.database is not defined (awe is not preloaded)", "preload awe and restart")),
     }
     worker(db, &mut out);
     versions(db, &mut out);
