@@ -21,11 +21,14 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 /// A policy's fields in canonical order (the order of concern:
-/// what it is, what it accepts, segregation of duties, then the stages).
+/// what it is, what it accepts and how approvers see it, segregation of
+/// duties, then the stages).
 pub const POLICY_FIELDS: &[&str] = &[
-    "key", "artifact_type", "title", "description", "context_schema", "forbid_self_approval",
+    "key", "artifact_type", "title", "description", "context_schema", "summary", "summarizer", "forbid_self_approval",
     "forbid_repeat_approvers", "max_revisions", "expires_after", "exclude", "stages",
 ];
+/// A `summarizer`'s fields: where, which model, what it sees, what it is told.
+pub const SUMMARIZER_FIELDS: &[&str] = &["endpoint", "model", "fields", "instructions"];
 /// A stage's fields: who decides and how, then conditions, then timers.
 pub const STAGE_FIELDS: &[&str] = &[
     "name", "mode", "n", "p", "veto", "rules", "exclude", "skip_if", "on_empty", "parallel_group", "sla", "on_breach",
@@ -108,6 +111,7 @@ enum Shape {
     Rules,
     Rule,
     Breach,
+    Summarizer,
     Logic,
     Other,
 }
@@ -119,6 +123,7 @@ impl Shape {
             Shape::Stage => STAGE_FIELDS,
             Shape::Rule => RULE_FIELDS,
             Shape::Breach => BREACH_FIELDS,
+            Shape::Summarizer => SUMMARIZER_FIELDS,
             _ => &[],
         }
     }
@@ -130,6 +135,7 @@ impl Shape {
             (Shape::Policy, "stages") => Shape::Stages,
             (Shape::Stage, "skip_if") | (Shape::Rule, "logic") | (Shape::Logic, _) => Shape::Logic,
             (Shape::Stage, "on_breach") => Shape::Breach,
+            (Shape::Policy, "summarizer") => Shape::Summarizer,
             _ => Shape::Other,
         }
     }

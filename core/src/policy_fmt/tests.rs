@@ -29,8 +29,15 @@ context_schema:
     amount: {minimum: 0, type: number}
     currency: {type: string}
     manager: {type: string}
+    purpose: {type: string}
     submitter: {type: string}
   required: [amount, submitter, manager]
+summary: \"{{ submitter }} asks {{ amount }} {{ currency }} for {{ purpose }}\"
+summarizer:
+  endpoint: local-llm
+  model: llama3.2
+  fields: [amount, currency, purpose]
+  instructions: Say whether the purpose sounds like travel, equipment or an event.
 forbid_self_approval: true
 forbid_repeat_approvers: true
 max_revisions: 3
@@ -66,6 +73,7 @@ const EXAMPLE_SCHEMA_SORTED: &str = "  properties:
     amount: {minimum: 0, type: number}
     currency: {type: string}
     manager: {type: string}
+    purpose: {type: string}
     submitter: {type: string}
   required: [amount, submitter, manager]
 ";
@@ -76,6 +84,7 @@ const EXAMPLE_SCHEMA_AS_WRITTEN: &str = "  required: [amount, submitter, manager
     submitter: {type: string}
     manager: {type: string}
     currency: {type: string}
+    purpose: {type: string}
 ";
 
 #[test]
