@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PGRX_TEST_DATA := /tmp/awe-pgrx-test
 E2E_SUITES := policy scenarios errors concurrency jsonlogic rest access integrity worker fairness backup directory summaries notifications docs cli_db
 
-.PHONY: test demo up down stop reset psql bench prereqs install ui unit pgtest e2e browser screenshots stack crash upgrade package package-test clean
+.PHONY: test demo up down stop reset psql bench prereqs install ui unit pgtest e2e citus-shape browser screenshots stack crash upgrade package package-test clean
 
 prereqs:
 	@scripts/prereqs.sh
@@ -55,6 +55,7 @@ demo: up
 unit: prereqs
 	cargo test -p awe-core
 	cargo test -p awe-cli
+	cargo test -p awe-e2e --lib
 
 # cargo pgrx test copies its own build over the installed library in place,
 # which would crash a running cluster: stop ours first.
@@ -66,6 +67,13 @@ pgtest: prereqs
 e2e: up
 	@scripts/cluster.sh check
 	cargo test -p awe-e2e $(foreach s,$(wildcard $(addprefix tests/,$(addsuffix .rs,$(E2E_SUITES)))),--test $(basename $(notdir $(s)))) -- --test-threads=4
+
+# The end-to-end suite again as awe runs on Citus (custom plans, one
+# statement per table), every statement the engine runs traced, then the
+# Citus-shape check over them and awe's SQL (tests/citus_shape.rs).
+citus-shape: up
+	@scripts/cluster.sh check
+	@E2E_SUITES="$(E2E_SUITES)" scripts/citus-shape.sh
 
 # The console: unit tests (Vitest), then the browser tests (Playwright on
 # Debian's chromium) against the running stack. Screenshots go to
@@ -105,7 +113,7 @@ package-test: package
 
 # Every layer in order; the local stack is stopped at the end, pass or fail.
 test:
-	@trap 'scripts/console.sh stop; scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e browser stack crash upgrade package-test
+	@trap 'scripts/console.sh stop; scripts/cluster.sh stop' EXIT; $(MAKE) --no-print-directory unit pgtest e2e citus-shape browser stack crash upgrade package-test
 
 bench: up
 	@scripts/bench.sh

@@ -100,6 +100,7 @@ PGUSER=postgres
 PGDATABASE=$DB
 AWE_REST_URL=$rest
 AWE_JWT_SECRET=$(cat "$AWE_HOME/jwt-secret")
+AWE_SERVER_LOG=$LOG
 ENV
   echo "awe: Postgres 15 on 127.0.0.1:$PORT, database $DB${rest:+, REST on $rest} (settings in .awe/dev.env)" >&2
 }
@@ -111,6 +112,26 @@ ENV
 # host: it makes five round trips per request.
 start_rest() {
   stop_rest
+  # The port may be briefly taken: by a connection of the previous server
+  # in TIME_WAIT, or as the local end of some client's outgoing connection
+  # (54380 is inside Linux's ephemeral port range). Try again for a minute.
+  local attempt
+  for attempt in $(seq 1 60); do
+    launch_rest
+    # Up to 30 s: it loads its schema cache first, slowly on a busy machine.
+    for _ in $(seq 1 300); do
+      curl -s -o /dev/null "http://127.0.0.1:$REST_PORT/" && return 0
+      kill -0 "$(cat "$AWE_HOME/postrust.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q "Address already in use" "$AWE_HOME/postrust.log" || break
+    sleep 1
+  done
+  echo "awe: the REST server did not start; see $AWE_HOME/postrust.log" >&2
+  return 1
+}
+
+launch_rest() {
   # Without the caller's DATABASE_URL and PG* (say, a shell that sourced
   # .awe/dev.env): the server would log in as that user instead.
   env -u DATABASE_URL -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE \
@@ -119,14 +140,6 @@ start_rest() {
   PGRST_SERVER_PORT=$REST_PORT PGRST_DB_POOL=20 PGRST_LOG_LEVEL=warn \
     nohup "$POSTRUST" > "$AWE_HOME/postrust.log" 2>&1 &
   echo $! > "$AWE_HOME/postrust.pid"
-  # Up to 30 s: it loads its schema cache first, slowly on a busy machine.
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$REST_PORT/" && return 0
-    kill -0 "$(cat "$AWE_HOME/postrust.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "awe: the REST server did not start; see $AWE_HOME/postrust.log" >&2
-  return 1
 }
 
 # Waits for the old server to exit: a new one started while it still holds

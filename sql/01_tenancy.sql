@@ -56,6 +56,7 @@ begin
     end if;
     insert into awe.tenant as t (tenant_id, name) values (create_tenant.tenant_id, create_tenant.name)
     on conflict on constraint tenant_pkey do update set name = coalesce(excluded.name, t.name);
+    perform awe._changed('awe.tenant');
     return tenant_id;
 end $$;
 

@@ -81,11 +81,14 @@ end $$;
 create function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
                                      attributes jsonb default null, active boolean default true)
     returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant(); ts timestamptz := now(); r awe.principal;
+declare t text := awe.current_tenant(); ts timestamptz := now(); r awe.principal; managed text; was_active boolean;
 begin
     perform awe._check_principal_id(principal_id);
-    perform awe._refuse_if_managed(t, (select p.managed_by from awe.principal p where p.tenant_id = t and p.principal_id = upsert_principal.principal_id),
-                                   format('principal %s', principal_id));
+    -- Read first, then checked: a statement over a tenant's table calls
+    -- none of awe's functions (on Citus they would run on that table's node).
+    select p.managed_by, p.active into managed, was_active from awe.principal p
+     where p.tenant_id = t and p.principal_id = upsert_principal.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('principal %s', principal_id));
     if attributes is not null and jsonb_typeof(attributes) <> 'object' then
         perform awe._raise('AWE-BAD-INPUT', 'attributes must be a JSON object');
     end if;
@@ -98,19 +101,24 @@ begin
            active = excluded.active,
            updated_at = excluded.updated_at
     returning * into r;
+    perform awe._changed('awe.principal');
+    if was_active and not r.active then
+        perform awe._principals_left(t, array[r.principal_id]);
+    end if;
     return to_jsonb(r) - 'tenant_id';
 end $$;
 
 create function awe.remove_principal(principal_id text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant();
+declare t text := awe.current_tenant(); managed text;
 begin
-    perform awe._refuse_if_managed(t, (select p.managed_by from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id),
-                                   format('principal %s', principal_id));
+    select p.managed_by into managed from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('principal %s', principal_id));
     delete from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('principal %s is not in the directory', principal_id));
     end if;
+    perform awe._changed('awe.principal');
 end $$;
 
 -- Granting a role (or group) to an unknown principal creates the principal.
@@ -120,6 +128,7 @@ begin
     perform awe._check_principal_id(principal_id);
     if not exists (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = _ensure_principal.principal_id) then
         insert into awe.principal (tenant_id, principal_id) values (t, _ensure_principal.principal_id) on conflict do nothing;
+        perform awe._changed('awe.principal');
     end if;
 end $$;
 
@@ -132,19 +141,22 @@ begin
     end if;
     perform awe._ensure_principal(t, principal_id);
     insert into awe.role_grant values (t, role, principal_id) on conflict do nothing;
+    perform awe._changed('awe.role_grant');
 end $$;
 
 create function awe.revoke_role(principal_id text, role text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant();
+declare t text := awe.current_tenant(); managed text;
 begin
-    perform awe._refuse_if_managed(t, (select g.managed_by from awe.role_grant g where g.tenant_id = t and g.role = revoke_role.role
-                                        and g.principal_id = revoke_role.principal_id), format('role %s of %s', role, principal_id));
+    select g.managed_by into managed from awe.role_grant g
+     where g.tenant_id = t and g.role = revoke_role.role and g.principal_id = revoke_role.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('role %s of %s', role, principal_id));
     delete from awe.role_grant g where g.tenant_id = t and g.role = revoke_role.role
        and g.principal_id = revoke_role.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('%s does not hold role %s', principal_id, role));
     end if;
+    perform awe._changed('awe.role_grant');
 end $$;
 
 create function awe.add_to_group(principal_id text, group_path text) returns void
@@ -156,20 +168,22 @@ begin
     end if;
     perform awe._ensure_principal(t, principal_id);
     insert into awe.group_member values (t, g, principal_id) on conflict do nothing;
+    perform awe._changed('awe.group_member');
 end $$;
 
 create function awe.remove_from_group(principal_id text, group_path text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant();
+declare t text := awe.current_tenant(); managed text;
 begin
-    perform awe._refuse_if_managed(t, (select m.managed_by from awe.group_member m where m.tenant_id = t
-                                        and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id),
-                                   format('membership of %s in %s', principal_id, group_path));
+    select m.managed_by into managed from awe.group_member m where m.tenant_id = t
+       and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('membership of %s in %s', principal_id, group_path));
     delete from awe.group_member m where m.tenant_id = t
        and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('%s is not in group %s', principal_id, group_path));
     end if;
+    perform awe._changed('awe.group_member');
 end $$;
 
 -- A delegation window: while it is active, new tasks for principal_id go to
@@ -178,7 +192,7 @@ end $$;
 create function awe.set_delegation(principal_id text, delegate_id text, starts_at timestamptz, ends_at timestamptz,
                                    reason text default null) returns uuid
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare id uuid;
+declare id uuid; t text := awe.current_tenant(); actor text := awe.current_actor();
 begin
     perform awe._check_principal_id(principal_id);
     perform awe._check_principal_id(delegate_id, 'delegate_id');
@@ -192,19 +206,22 @@ begin
         perform awe._raise('AWE-LIMIT-EXCEEDED', 'reason is longer than 4000 characters');
     end if;
     insert into awe.delegation (tenant_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by)
-    values (awe.current_tenant(), principal_id, delegate_id, starts_at, ends_at, reason, awe.current_actor())
+    values (t, principal_id, delegate_id, starts_at, ends_at, reason, actor)
     returning delegation_id into id;
+    perform awe._changed('awe.delegation');
     return id;
 end $$;
 
 create function awe.revoke_delegation(delegation_id uuid) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
     update awe.delegation d set revoked_at = now()
-     where d.tenant_id = awe.current_tenant() and d.delegation_id = revoke_delegation.delegation_id and d.revoked_at is null;
+     where d.tenant_id = t and d.delegation_id = revoke_delegation.delegation_id and d.revoked_at is null;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('no active delegation %s', delegation_id));
     end if;
+    perform awe._changed('awe.delegation');
 end $$;
 
 create view awe.delegations with (security_invoker = true) as
@@ -219,6 +236,11 @@ select delegation_id, principal_id, delegate_id, starts_at, ends_at, reason, cre
 -- entry, transactionally).
 create function awe._tables_changed() returns trigger
     language c as 'MODULE_PATHNAME', 'awe_tables_changed';
+-- The same, called by awe's own functions after they write a cached table:
+-- on Citus the triggers fire on the nodes holding the shards, while the
+-- caches live in the coordinator's backends.
+create function awe._changed(tbl regclass) returns void
+    language c volatile as 'MODULE_PATHNAME', 'awe_changed';
 do $$
 declare t text;
 begin

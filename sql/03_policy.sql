@@ -90,6 +90,7 @@ begin
     returning pv.version into prev;
     update awe.policy_version pv set status = 'active', activated_at = now(), updated_at = now()
      where pv.tenant_id = t and pv.policy_key = activate_policy.policy_key and pv.version = activate_policy.version;
+    perform awe._changed('awe.policy_version');
     return jsonb_build_object('policy_key', policy_key, 'version', version, 'status', 'active', 'archived_version', prev);
 end $$;
 
@@ -107,6 +108,7 @@ begin
     if prev is null then
         perform awe._raise('AWE-POLICY-NOT-ACTIVE', format('policy %s has no active version', policy_key));
     end if;
+    perform awe._changed('awe.policy_version');
     return jsonb_build_object('policy_key', policy_key, 'archived_version', prev);
 end $$;
 

@@ -20,7 +20,9 @@ create function awe.inbox(principal text default null, status text default 'open
 declare
     tn      text := awe.current_tenant();
     viewer  text := coalesce(principal, awe.current_actor());
+    clock   timestamptz := awe.now();
     whom    text[];
+    found_task record;
 begin
     if page_size is null or page_size not between 1 and 500 then
         perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
@@ -36,21 +38,21 @@ begin
         select d.principal_id, c.depth + 1
           from chain c
           join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
-         where d.revoked_at is null and awe.now() >= d.starts_at and awe.now() < d.ends_at and c.depth < 5)
+         where d.revoked_at is null and clock >= d.starts_at and clock < d.ends_at and c.depth < 5)
     select array_agg(distinct principal_id) into whom from chain;
     -- Page first (an ordered, limited index scan per principal), then join
     -- only the rows returned: the cost stays ~page_size whatever the backlog.
     -- What the viewer may do with each task is the engine's own answer, from
     -- the same code awe.decide checks with.
-    return query
-    select t.task_id, t.request_id, r.policy_key::text, r.policy_version, r.artifact_type::text, r.artifact_id::text,
-           t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'], t.kind::text, t.required,
-           t.status::text, t.assignee::text, t.delegated_from::text, t.due_at, t.claimed_by::text, t.created_at,
-           r.status::text, r.requester::text, r.context,
-           awe._task_actions(t.task_id, t.stage_index, t.revision, t.assignee, t.kind, t.required, t.status, t.claimed_by,
-                             r.request_id, r.status, r.revision, r.requester, r.context, r.policy_key, r.policy_version, viewer,
-                             r.created_by),
-           r.summary
+    -- Each row's actions are computed here, not in the statement: on Citus
+    -- a function in a statement over a tenant's tables runs on their node.
+    for found_task in
+    select t.task_id, t.request_id, r.policy_key::text as policy_key, r.policy_version, r.artifact_type::text as artifact_type,
+           r.artifact_id::text as artifact_id, t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'] as stage,
+           t.kind::text as kind, t.required, t.status::text as status, t.assignee::text as assignee,
+           t.delegated_from::text as delegated_from, t.due_at, t.claimed_by::text as claimed_by, t.created_at,
+           r.status::text as request_status, r.requester::text as requester, r.context, r.summary,
+           t.revision, r.revision as request_revision, r.created_by
       from (select k.*
               from unnest(whom) as w(principal_id)
               cross join lateral (
@@ -69,7 +71,20 @@ begin
              limit page_size) t
       join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
       join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
-     order by t.created_at, t.task_id;
+     order by t.created_at, t.task_id
+    loop
+        return next (found_task.task_id, found_task.request_id, found_task.policy_key, found_task.policy_version,
+                     found_task.artifact_type, found_task.artifact_id, found_task.stage_index, found_task.stage, found_task.kind,
+                     found_task.required, found_task.status, found_task.assignee, found_task.delegated_from, found_task.due_at,
+                     found_task.claimed_by, found_task.created_at, found_task.request_status, found_task.requester,
+                     found_task.context,
+                     awe._task_actions(found_task.task_id, found_task.stage_index, found_task.revision, found_task.assignee,
+                                       found_task.kind, found_task.required, found_task.status, found_task.claimed_by,
+                                       found_task.request_id, found_task.request_status, found_task.request_revision,
+                                       found_task.requester, found_task.context, found_task.policy_key, found_task.policy_version,
+                                       viewer, found_task.created_by),
+                     found_task.summary)::awe.inbox_item;
+    end loop;
 end $$;
 
 -- Requests of this tenant, for callers and dashboards.

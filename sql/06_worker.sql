@@ -117,6 +117,7 @@ begin
                  else format('it is disabled (%s): enable it with awe.set_endpoint_enabled(%L, true)', e.disabled_reason, e.endpoint_id) end);
     end if;
     insert into awe.endpoint_secret (tenant_id, endpoint_id, secret) values (t, e.endpoint_id, s);
+    perform awe._changed('awe.endpoint');
     return jsonb_build_object('endpoint_id', e.endpoint_id, 'url', e.url, 'secret', s);
 end $$;
 
@@ -141,16 +142,18 @@ end $$;
 -- awe.delivery_backlog); enabling lets them go out again at once.
 create function awe.set_endpoint_enabled(endpoint_id uuid, enabled boolean, reason text default null) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
     if enabled is null then
         perform awe._raise('AWE-BAD-INPUT', 'enabled must be true or false');
     end if;
     update awe.endpoint e set enabled = set_endpoint_enabled.enabled,
            disabled_reason = case when set_endpoint_enabled.enabled then null else coalesce(left(reason, 4000), 'disabled by an admin') end
-     where e.tenant_id = awe.current_tenant() and e.endpoint_id = set_endpoint_enabled.endpoint_id;
+     where e.tenant_id = t and e.endpoint_id = set_endpoint_enabled.endpoint_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
     end if;
+    perform awe._changed('awe.endpoint');
     if enabled then
         perform awe._wake_worker();
     end if;
@@ -174,14 +177,14 @@ select delivery_id, request_id, seq, event_id, event_type, endpoint_id, url, sta
 create function awe.replay_deliveries(delivery_id bigint default null, request_id uuid default null,
                                       since timestamptz default null) returns int
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare n int;
+declare n int; t text := awe.current_tenant();
 begin
     if delivery_id is null and request_id is null and since is null then
         perform awe._raise('AWE-BAD-INPUT', 'name a delivery_id, a request_id or a since time');
     end if;
     update awe.delivery d set status = 'pending', next_attempt_at = now(), attempts = 0, first_attempt_at = null,
            lease_until = null, last_error = null
-     where d.tenant_id = awe.current_tenant() and d.status in ('dead', 'delivered')
+     where d.tenant_id = t and d.status in ('dead', 'delivered')
        and (replay_deliveries.delivery_id is null or d.delivery_id = replay_deliveries.delivery_id)
        and (replay_deliveries.request_id is null or d.request_id = replay_deliveries.request_id)
        and (since is null or d.created_at >= since);
@@ -197,18 +200,35 @@ end $$;
 -- trail) are never purged.
 create function awe.purge_expired(delivery_retention interval, max_rows int default 10000) returns jsonb
     language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
-declare deliveries int; keys int;
+declare deliveries int := 0; keys int := 0; n int; t text;
 begin
-    delete from awe.delivery d
-     using (select tenant_id, delivery_id from awe.delivery
-             where status = 'delivered' and delivered_at < now() - delivery_retention
-             order by delivered_at limit max_rows) old
-     where d.tenant_id = old.tenant_id and d.delivery_id = old.delivery_id;
-    get diagnostics deliveries = row_count;
-    delete from awe.idempotency_key k
-     using (select tenant_id, key from awe.idempotency_key where expires_at < now() order by expires_at limit max_rows) old
-     where k.tenant_id = old.tenant_id and k.key = old.key;
-    get diagnostics keys = row_count;
+    -- The tenants with the oldest expired rows (a read of every tenant),
+    -- then each tenant's rows by a statement of its own: no delete spans
+    -- tenants (on Citus each runs on one node).
+    for t in select distinct x.tenant_id
+               from (select d.tenant_id from awe.delivery d /* awe:all-tenants: who has expired deliveries */
+                      where d.status = 'delivered' and d.delivered_at < now() - delivery_retention
+                      order by d.delivered_at limit max_rows) x loop
+        exit when deliveries >= max_rows;
+        delete from awe.delivery d
+         using (select o.delivery_id from awe.delivery o
+                 where o.tenant_id = t and o.status = 'delivered' and o.delivered_at < now() - delivery_retention
+                 order by o.delivered_at limit max_rows - deliveries) old
+         where d.tenant_id = t and d.delivery_id = old.delivery_id;
+        get diagnostics n = row_count;
+        deliveries := deliveries + n;
+    end loop;
+    for t in select distinct x.tenant_id
+               from (select k.tenant_id from awe.idempotency_key k /* awe:all-tenants: who has expired keys */
+                      where k.expires_at < now() order by k.expires_at limit max_rows) x loop
+        exit when keys >= max_rows;
+        delete from awe.idempotency_key k
+         using (select o.key from awe.idempotency_key o
+                 where o.tenant_id = t and o.expires_at < now() order by o.expires_at limit max_rows - keys) old
+         where k.tenant_id = t and k.key = old.key;
+        get diagnostics n = row_count;
+        keys := keys + n;
+    end loop;
     return jsonb_build_object('deliveries', deliveries, 'idempotency_keys', keys);
 end $$;
 
@@ -255,63 +275,71 @@ create function awe.run_due_timers(max_items int default 200) returns jsonb
     language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
     item record;
-    tenants text[];
-    share int;
+    tn text;
+    timers text[] := '{}';
+    expiries text[] := '{}';
+    notices text[] := '{}';
+    has_timer boolean;
+    has_expiry boolean;
+    has_notice boolean;
     breached int := 0;
     expired int := 0;
     due_soon int := 0;
     failed int := 0;
     clock timestamptz := awe.now();
 begin
-    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
-     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.timer_at <= clock);
-    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
-    for item in select x.tenant_id, x.task_id
-                  from unnest(tenants) as d(tenant_id)
-                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
-                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.timer_at <= clock
-                                       order by k.timer_at limit share) x loop
-        begin
-            if awe._fire_task_timer(item.tenant_id, item.task_id) then breached := breached + 1; end if;
-        exception when others then
-            failed := failed + 1;
-            raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, item.tenant_id, sqlerrm;
-            update awe.task t set timer_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
-        end;
+    -- Which tenants have due work: one statement per tenant, each reading
+    -- that tenant's rows only (an index probe per kind). One statement
+    -- over every tenant would correlate the tenant list with their tasks,
+    -- which Citus cannot run.
+    for tn in select t.tenant_id from awe.tenant t order by t.tenant_id loop
+        select exists (select 1 from awe.task k where k.tenant_id = tn and k.status = 'open' and k.timer_at <= clock),
+               exists (select 1 from awe.request r where r.tenant_id = tn and r.expires_at <= clock
+                          and r.status in ('pending', 'in_review', 'changes_requested')),
+               exists (select 1 from awe.task k where k.tenant_id = tn and k.status = 'open' and k.notify_at <= clock)
+          into has_timer, has_expiry, has_notice;
+        if has_timer then timers := timers || tn; end if;
+        if has_expiry then expiries := expiries || tn; end if;
+        if has_notice then notices := notices || tn; end if;
     end loop;
-    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
-     where exists (select 1 from awe.request r where r.tenant_id = t.tenant_id and r.expires_at <= clock
-                      and r.status in ('pending', 'in_review', 'changes_requested'));
-    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
-    for item in select x.tenant_id, x.request_id
-                  from unnest(tenants) as d(tenant_id)
-                  cross join lateral (select r.tenant_id, r.request_id from awe.request r
-                                       where r.tenant_id = d.tenant_id and r.expires_at <= clock
-                                         and r.status in ('pending', 'in_review', 'changes_requested')
-                                       order by r.expires_at limit share) x loop
-        begin
-            if awe._expire_request(item.tenant_id, item.request_id) then expired := expired + 1; end if;
-        exception when others then
-            failed := failed + 1;
-            raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, item.tenant_id, sqlerrm;
-        end;
+    foreach tn in array timers loop
+        for item in select k.task_id from awe.task k
+                     where k.tenant_id = tn and k.status = 'open' and k.timer_at <= clock
+                     order by k.timer_at limit greatest(1, max_items / cardinality(timers)) loop
+            begin
+                if awe._fire_task_timer(tn, item.task_id) then breached := breached + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
+                update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            end;
+        end loop;
     end loop;
-    -- Due-soon notifications (sql/08_notifications.sql), per tenant in turn.
-    select array_agg(t.tenant_id order by t.tenant_id) into tenants from awe.tenant t
-     where exists (select 1 from awe.task k where k.tenant_id = t.tenant_id and k.status = 'open' and k.notify_at <= clock);
-    share := greatest(1, max_items / greatest(1, cardinality(tenants)));
-    for item in select x.tenant_id, x.task_id
-                  from unnest(tenants) as d(tenant_id)
-                  cross join lateral (select k.tenant_id, k.task_id from awe.task k
-                                       where k.tenant_id = d.tenant_id and k.status = 'open' and k.notify_at <= clock
-                                       order by k.notify_at limit share) x loop
-        begin
-            if awe._task_due_soon(item.tenant_id, item.task_id) then due_soon := due_soon + 1; end if;
-        exception when others then
-            failed := failed + 1;
-            raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, item.tenant_id, sqlerrm;
-            update awe.task t set notify_at = null where t.tenant_id = item.tenant_id and t.task_id = item.task_id;
-        end;
+    foreach tn in array expiries loop
+        for item in select r.request_id from awe.request r
+                     where r.tenant_id = tn and r.expires_at <= clock and r.status in ('pending', 'in_review', 'changes_requested')
+                     order by r.expires_at limit greatest(1, max_items / cardinality(expiries)) loop
+            begin
+                if awe._expire_request(tn, item.request_id) then expired := expired + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
+            end;
+        end loop;
+    end loop;
+    -- Due-soon notifications (sql/08_notifications.sql).
+    foreach tn in array notices loop
+        for item in select k.task_id from awe.task k
+                     where k.tenant_id = tn and k.status = 'open' and k.notify_at <= clock
+                     order by k.notify_at limit greatest(1, max_items / cardinality(notices)) loop
+            begin
+                if awe._task_due_soon(tn, item.task_id) then due_soon := due_soon + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
+                update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            end;
+        end loop;
     end loop;
     return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
 end $$;

@@ -87,10 +87,11 @@ end $$;
 -- now editable by hand (or by an import).
 create function awe.remove_directory_source() returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.directory_source s where s.tenant_id = awe.current_tenant();
+    delete from awe.directory_source s where s.tenant_id = t;
     if not found then
-        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', awe.current_tenant()));
+        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t));
     end if;
 end $$;
 
@@ -103,8 +104,8 @@ begin
     update awe.directory_source s set next_sync_at = least(s.next_sync_at, now()), force_next = coalesce(force, false)
      where s.tenant_id = t;
     if not found then
-        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t))
-          using hint = 'awe.set_directory_source(...) registers one; awe.import_directory(document) needs none';
+        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t), null,
+                           'awe.set_directory_source(...) registers one; awe.import_directory(document) needs none');
     end if;
     perform awe._wake_worker();
     return (select to_jsonb(s) - 'tenant_id' from awe.directory_sync_status s where s.tenant_id = t);
@@ -124,20 +125,21 @@ select tenant_id, kind, base_url, realm, client_id, options, sync_interval, aler
   from awe.directory_source
  where tenant_id = awe.current_tenant();
 
--- A principal who becomes inactive: their delegations (from and to them)
+-- Principals who became inactive: their delegations (from and to them)
 -- end, and the worker deals with their open tasks (awe._handle_leavers).
-create function awe._principal_left() returns trigger
-    language plpgsql set search_path = pg_catalog, pg_temp as $$
+-- Called by what deactivates them (awe.upsert_principal, a directory sync),
+-- not by a trigger: on Citus a trigger runs on the node holding the shard,
+-- where it cannot write other distributed tables.
+create function awe._principals_left(t text, principals text[]) returns void
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 begin
     update awe.delegation d set revoked_at = now()
-     where d.tenant_id = new.tenant_id and (d.principal_id = new.principal_id or d.delegate_id = new.principal_id)
+     where d.tenant_id = t and (d.principal_id = any(principals) or d.delegate_id = any(principals))
        and d.revoked_at is null and d.ends_at > now();
-    insert into awe.leaver (tenant_id, principal_id) values (new.tenant_id, new.principal_id) on conflict do nothing;
+    insert into awe.leaver (tenant_id, principal_id) select t, p from unnest(principals) p on conflict do nothing;
+    perform awe._changed('awe.delegation');
     perform awe._wake_worker();
-    return null;
 end $$;
-create trigger principal_left after update of active on awe.principal
-    for each row when (old.active and not new.active) execute function awe._principal_left();
 
 -- One open task of a leaver (Rust, under its request's lock):
 -- task.assignee_inactive, and the stage's escalation rules at once if it
@@ -152,13 +154,16 @@ create function awe._handle_leavers(max_items int default 200) returns jsonb
 declare
     l record;
     t record;
+    active boolean;
     handled int := 0;
     failed int := 0;
 begin
-    for l in select x.tenant_id, x.principal_id, p.active from awe.leaver x
-               join awe.principal p using (tenant_id, principal_id)
+    -- Every tenant's leavers, oldest first; then each one by statements of
+    -- its own tenant.
+    for l in select x.tenant_id, x.principal_id from awe.leaver x /* awe:all-tenants: the leavers to handle */
               order by x.since limit max_items loop
-        if not l.active then
+        select p.active into active from awe.principal p where p.tenant_id = l.tenant_id and p.principal_id = l.principal_id;
+        if not coalesce(active, true) then
             for t in select k.task_id from awe.task k
                       where k.tenant_id = l.tenant_id and k.assignee = l.principal_id and k.status = 'open' loop
                 begin

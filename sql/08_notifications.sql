@@ -46,20 +46,23 @@ create trigger endpoint_changed after insert or update or delete or truncate on 
 
 -- The registered endpoint a URL is under: the endpoint's URL itself, or it
 -- followed by a path, query or fragment (no open relay).
+-- PL/pgSQL, not SQL: Citus cannot plan a parameterised SQL function over
+-- a distributed table.
 create function awe._endpoint_of_url(tenant_id text, url text) returns uuid
-    language sql stable set search_path = pg_catalog, pg_temp as $$
-    select e.endpoint_id from awe.endpoint e
-     where e.tenant_id = _endpoint_of_url.tenant_id
-       and (_endpoint_of_url.url = e.url or left(_endpoint_of_url.url, length(e.url) + 1) in (e.url || '/', e.url || '?', e.url || '#'))
-     order by length(e.url) desc limit 1
-$$;
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+    return (select e.endpoint_id from awe.endpoint e
+             where e.tenant_id = _endpoint_of_url.tenant_id
+               and (_endpoint_of_url.url = e.url or left(_endpoint_of_url.url, length(e.url) + 1) in (e.url || '/', e.url || '?', e.url || '#'))
+             order by length(e.url) desc limit 1);
+end $$;
 
 -- A principal's channel: where their notifications go, which kinds, and
 -- whether they come one by one or as a digest per interval (at least a
 -- second). Replaces an earlier one.
 create function awe.set_notification_channel(principal_id text, url text, kinds text[] default null, digest interval default null)
     returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant(); e uuid; r awe.notification_channel;
+declare t text := awe.current_tenant(); e uuid; r awe.notification_channel; ts timestamptz := now();
 begin
     perform awe._check_principal_id(principal_id);
     if url is null or length(url) > 2048 then
@@ -80,18 +83,21 @@ begin
     values (t, set_notification_channel.principal_id, set_notification_channel.url, e, set_notification_channel.kinds,
             set_notification_channel.digest)
     on conflict on constraint notification_channel_pkey do update
-       set url = excluded.url, endpoint_id = excluded.endpoint_id, kinds = excluded.kinds, digest = excluded.digest, updated_at = now()
+       set url = excluded.url, endpoint_id = excluded.endpoint_id, kinds = excluded.kinds, digest = excluded.digest, updated_at = ts
     returning * into r;
+    perform awe._changed('awe.notification_channel');
     return to_jsonb(r) - 'tenant_id' - 'endpoint_id';
 end $$;
 
 create function awe.remove_notification_channel(principal_id text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.notification_channel c where c.tenant_id = awe.current_tenant() and c.principal_id = remove_notification_channel.principal_id;
+    delete from awe.notification_channel c where c.tenant_id = t and c.principal_id = remove_notification_channel.principal_id;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('%s has no notification channel', principal_id));
     end if;
+    perform awe._changed('awe.notification_channel');
 end $$;
 
 create view awe.notification_channels with (security_invoker = true) as
@@ -116,7 +122,7 @@ declare
     last_id bigint;
 begin
     for ch in select c.tenant_id, c.principal_id, c.url, c.endpoint_id
-                from awe.notification_channel c
+                from awe.notification_channel c /* awe:all-tenants: the digests due */
                where c.digest is not null and (c.last_digest_at is null or c.last_digest_at + c.digest <= now())
                  and exists (select 1 from awe.notification_pending p where p.tenant_id = c.tenant_id and p.principal_id = c.principal_id)
                order by c.last_digest_at nulls first

@@ -46,7 +46,7 @@ create index summary_job_due on awe.summary_job (tenant_id, next_attempt_at) whe
 -- an optional bearer token for hosted, OpenAI-compatible servers.
 create function awe.register_model_endpoint(name text, api text, base_url text, bearer_token text default null) returns jsonb
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
-declare t text := awe.current_tenant(); r awe.model_endpoint;
+declare t text := awe.current_tenant(); r awe.model_endpoint; ts timestamptz := now();
 begin
     if name is null or name !~ '^[A-Za-z0-9._-]{1,64}$' then
         perform awe._raise('AWE-BAD-INPUT', 'name must be 1-64 letters, digits, dots, dashes or underscores');
@@ -57,7 +57,7 @@ begin
     end if;
     insert into awe.model_endpoint as m (tenant_id, name, api, base_url)
     values (t, register_model_endpoint.name, register_model_endpoint.api, rtrim(register_model_endpoint.base_url, '/'))
-    on conflict on constraint model_endpoint_pkey do update set api = excluded.api, base_url = excluded.base_url, updated_at = now()
+    on conflict on constraint model_endpoint_pkey do update set api = excluded.api, base_url = excluded.base_url, updated_at = ts
     returning * into r;
     delete from awe.model_endpoint_secret s where s.tenant_id = t and s.name = register_model_endpoint.name;
     if bearer_token is not null and bearer_token <> '' then
@@ -68,8 +68,9 @@ end $$;
 
 create function awe.remove_model_endpoint(name text) returns void
     language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
 begin
-    delete from awe.model_endpoint m where m.tenant_id = awe.current_tenant() and m.name = remove_model_endpoint.name;
+    delete from awe.model_endpoint m where m.tenant_id = t and m.name = remove_model_endpoint.name;
     if not found then
         perform awe._raise('AWE-NOT-FOUND', format('no model endpoint %s', name));
     end if;

@@ -209,12 +209,13 @@ end $$;
 
 create function awe_api.revoke_delegation(delegation_id text) returns void
     language plpgsql volatile as $$
-declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id');
+declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id'); t text; actor text;
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
+    t := awe.current_tenant();
+    actor := awe.current_actor();
     if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER') and not exists (
-        select 1 from awe.delegation d where d.tenant_id = awe.current_tenant()
-           and d.delegation_id = id and d.principal_id = awe.current_actor()) then
+        select 1 from awe.delegation d where d.tenant_id = t and d.delegation_id = id and d.principal_id = actor) then
         perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', id));
     end if;
     perform awe.revoke_delegation(id);

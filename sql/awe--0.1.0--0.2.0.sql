@@ -199,8 +199,8 @@ begin
     update awe.directory_source s set next_sync_at = least(s.next_sync_at, now()), force_next = coalesce(force, false)
      where s.tenant_id = t;
     if not found then
-        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t))
-          using hint = 'awe.set_directory_source(...) registers one; awe.import_directory(document) needs none';
+        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t), null,
+                           'awe.set_directory_source(...) registers one; awe.import_directory(document) needs none');
     end if;
     perform awe._wake_worker();
     return (select to_jsonb(s) - 'tenant_id' from awe.directory_sync_status s where s.tenant_id = t);
@@ -220,20 +220,21 @@ select tenant_id, kind, base_url, realm, client_id, options, sync_interval, aler
   from awe.directory_source
  where tenant_id = awe.current_tenant();
 
--- A principal who becomes inactive: their delegations (from and to them)
+-- Principals who became inactive: their delegations (from and to them)
 -- end, and the worker deals with their open tasks (awe._handle_leavers).
-create function awe._principal_left() returns trigger
-    language plpgsql set search_path = pg_catalog, pg_temp as $$
+-- Called by what deactivates them (awe.upsert_principal, a directory sync),
+-- not by a trigger: on Citus a trigger runs on the node holding the shard,
+-- where it cannot write other distributed tables.
+create function awe._principals_left(t text, principals text[]) returns void
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 begin
     update awe.delegation d set revoked_at = now()
-     where d.tenant_id = new.tenant_id and (d.principal_id = new.principal_id or d.delegate_id = new.principal_id)
+     where d.tenant_id = t and (d.principal_id = any(principals) or d.delegate_id = any(principals))
        and d.revoked_at is null and d.ends_at > now();
-    insert into awe.leaver (tenant_id, principal_id) values (new.tenant_id, new.principal_id) on conflict do nothing;
+    insert into awe.leaver (tenant_id, principal_id) select t, p from unnest(principals) p on conflict do nothing;
+    perform awe._changed('awe.delegation');
     perform awe._wake_worker();
-    return null;
 end $$;
-create trigger principal_left after update of active on awe.principal
-    for each row when (old.active and not new.active) execute function awe._principal_left();
 
 -- One open task of a leaver (Rust, under its request's lock):
 -- task.assignee_inactive, and the stage's escalation rules at once if it
@@ -285,7 +286,7 @@ grant select on awe.directory_source, awe.leaver, awe.directory_sync_status, awe
 revoke all on awe.directory_source_secret from awe_reader;
 revoke execute on function awe._refuse_if_managed(text, text, text), awe.set_directory_source(text, text, text, text, text, jsonb, text),
     awe.set_directory_source_secret(text), awe.remove_directory_source(), awe.sync_directory(boolean),
-    awe.import_directory(jsonb, boolean), awe._principal_left(), awe._task_assignee_inactive(text, uuid),
+    awe.import_directory(jsonb, boolean), awe._principals_left(text, text[]), awe._task_assignee_inactive(text, uuid),
     awe._handle_leavers(int) from public;
 grant execute on function awe.set_directory_source(text, text, text, text, text, jsonb, text), awe.set_directory_source_secret(text),
     awe.remove_directory_source(), awe.sync_directory(boolean), awe.import_directory(jsonb, boolean) to awe_user;
@@ -957,4 +958,694 @@ begin
               where c.relnamespace = 'awe'::regnamespace and p.polname = 'tenant_isolation' loop
         execute format('alter policy tenant_isolation on %s using (tenant_id = awe.current_tenant())', t);
     end loop;
+end $$;
+
+-- awe on Citus (sql/13_distribution.sql).
+create view awe.distribution as
+with recursive tables as (
+    select c.oid::regclass as relation,
+           exists (select 1 from pg_catalog.pg_attribute a
+                    where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped) as has_tenant
+      from pg_catalog.pg_class c
+     where c.relnamespace = 'awe'::regnamespace and c.relkind in ('r', 'p')),
+refs as (
+    select conrelid, confrelid from pg_catalog.pg_constraint
+     where contype = 'f' and connamespace = 'awe'::regnamespace and conrelid <> confrelid),
+-- A table comes after every table it references: Citus distributes a
+-- referencing table only once the referenced one is distributed.
+depth (relation, depth) as (
+    select t.relation, 0 from tables t
+    union all
+    select r.conrelid::regclass, d.depth + 1 from refs r join depth d on r.confrelid = d.relation::oid)
+select t.relation,
+       case when t.relation in ('awe.tenant'::regclass, 'awe.tenant_role'::regclass) then 'reference'
+            when t.has_tenant then 'distributed'
+            else 'coordinator' end as placement,
+       row_number() over (order by t.relation not in ('awe.tenant'::regclass, 'awe.tenant_role'::regclass),
+                                   max(d.depth), t.relation::text)::int as position
+  from tables t join depth d on d.relation = t.relation
+ group by t.relation, t.has_tenant;
+
+comment on view awe.distribution is
+    'Where awe.distribute() puts each of awe''s tables on Citus, in the order it does it.';
+
+-- The settings a distributed awe runs with, for the sessions of this
+-- database (ALTER DATABASE), so every backend and the worker take them:
+--   awe.plan_cache_mode = force_custom_plan: Citus routes a statement by its
+--     tenant value, which a generic plan does not have;
+--   awe.write_mode = per_table: each statement of an operation writes one
+--     table of one tenant, so the operation commits on one node without a
+--     two-phase commit;
+--   citus.enable_unsafe_triggers = on: awe's triggers (the audit trail's
+--     append-only guard, cache invalidation) stay on the distributed tables.
+--     Citus calls them unsafe because they run on the node with the shard;
+--     awe's touch only the row's own table.
+create function awe.distribute() returns table (relation regclass, placement text, action text)
+    language plpgsql set search_path = pg_catalog, pg_temp as $$
+declare
+    r record;
+    first_distributed regclass;
+    is_coordinator boolean;
+begin
+    if not (select rolsuper from pg_roles where rolname = current_user) then
+        perform awe._raise('AWE-FORBIDDEN', 'awe.distribute() is for a superuser');
+    end if;
+    if not exists (select 1 from pg_extension where extname = 'citus') then
+        perform awe._raise('AWE-CITUS-REQUIRED', 'awe.distribute() needs the citus extension in this database', null,
+                           'install Citus on every node, put citus first in shared_preload_libraries, CREATE EXTENSION citus, add the worker nodes; see docs/scale-out.md');
+    end if;
+    execute 'select pg_catalog.citus_is_coordinator()' into is_coordinator;
+    if not is_coordinator then
+        perform awe._raise('AWE-CITUS-REQUIRED', 'awe.distribute() runs on the Citus coordinator, not on a worker node');
+    end if;
+    perform set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- Without it Citus turns every local table in a foreign-key graph with a
+    -- reference table into a "Citus local table" the moment awe.tenant
+    -- becomes a reference table, which drops and recreates the views on it:
+    -- an extension's views cannot be.
+    perform set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    for r in select d.relation, d.placement from awe.distribution d order by d.position loop
+        relation := r.relation;
+        placement := r.placement;
+        if r.placement = 'coordinator' then
+            action := 'stays on the coordinator';
+        elsif exists (select 1 from pg_dist_partition p where p.logicalrelid = r.relation) then
+            action := 'already ' || r.placement;
+        elsif r.placement = 'reference' then
+            execute 'select create_reference_table($1)' using r.relation;
+            action := 'made a reference table';
+        else
+            execute 'select create_distributed_table($1, ''tenant_id'', colocate_with => $2)'
+                using r.relation, coalesce(first_distributed::text, 'none');
+            action := 'distributed by tenant_id';
+        end if;
+        if r.placement = 'distributed' and first_distributed is null then
+            first_distributed := r.relation;
+        end if;
+        return next;
+    end loop;
+    execute format('alter database %I set awe.plan_cache_mode = force_custom_plan', current_database());
+    execute format('alter database %I set awe.write_mode = per_table', current_database());
+    execute format('alter database %I set citus.enable_unsafe_triggers = on', current_database());
+end $$;
+
+revoke all on function awe.distribute() from public;
+comment on function awe.distribute() is
+    'Distributes awe''s tables on Citus by tenant_id (superuser, on the coordinator; run again, it does what is left).';
+
+-- Caches told by awe's own functions, not only by triggers (on Citus the
+-- triggers fire where the shards are).
+create function awe._changed(tbl regclass) returns void
+    language c volatile as 'MODULE_PATHNAME', 'awe_changed';
+revoke execute on function awe._changed(regclass) from public;
+
+-- The Citus shape (docs/scale-out.md): identity read once into variables,
+-- no awe function inside a statement over a tenant's table, no now() in
+-- ON CONFLICT, the worker's maintenance one tenant per statement, and
+-- awe._changed after every write of a cached table.
+create or replace function awe.create_tenant(tenant_id text, name text default null) returns text
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+begin
+    if tenant_id is null or tenant_id !~ '^[a-z0-9][a-z0-9._-]{0,62}$' then
+        perform awe._raise('AWE-BAD-INPUT', format('tenant id %L must be 1-63 characters of a-z, 0-9, ".", "_" and "-", starting with a letter or digit', tenant_id));
+    end if;
+    insert into awe.tenant as t (tenant_id, name) values (create_tenant.tenant_id, create_tenant.name)
+    on conflict on constraint tenant_pkey do update set name = coalesce(excluded.name, t.name);
+    perform awe._changed('awe.tenant');
+    return tenant_id;
+end $$;
+create or replace function awe.upsert_principal(principal_id text, display_name text default null, email text default null,
+                                     attributes jsonb default null, active boolean default true)
+    returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); ts timestamptz := now(); r awe.principal; managed text; was_active boolean;
+begin
+    perform awe._check_principal_id(principal_id);
+    -- Read first, then checked: a statement over a tenant's table calls
+    -- none of awe's functions (on Citus they would run on that table's node).
+    select p.managed_by, p.active into managed, was_active from awe.principal p
+     where p.tenant_id = t and p.principal_id = upsert_principal.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('principal %s', principal_id));
+    if attributes is not null and jsonb_typeof(attributes) <> 'object' then
+        perform awe._raise('AWE-BAD-INPUT', 'attributes must be a JSON object');
+    end if;
+    insert into awe.principal as p (tenant_id, principal_id, display_name, email, attributes, active, created_at, updated_at)
+    values (t, upsert_principal.principal_id, display_name, email, coalesce(attributes, '{}'), coalesce(active, true), ts, ts)
+    on conflict on constraint principal_pkey do update
+       set display_name = coalesce(excluded.display_name, p.display_name),
+           email = coalesce(excluded.email, p.email),
+           attributes = coalesce(upsert_principal.attributes, p.attributes),
+           active = excluded.active,
+           updated_at = excluded.updated_at
+    returning * into r;
+    perform awe._changed('awe.principal');
+    if was_active and not r.active then
+        perform awe._principals_left(t, array[r.principal_id]);
+    end if;
+    return to_jsonb(r) - 'tenant_id';
+end $$;
+create or replace function awe.remove_principal(principal_id text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); managed text;
+begin
+    select p.managed_by into managed from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('principal %s', principal_id));
+    delete from awe.principal p where p.tenant_id = t and p.principal_id = remove_principal.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('principal %s is not in the directory', principal_id));
+    end if;
+    perform awe._changed('awe.principal');
+end $$;
+create or replace function awe._ensure_principal(t text, principal_id text) returns void
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+begin
+    perform awe._check_principal_id(principal_id);
+    if not exists (select 1 from awe.principal p where p.tenant_id = t and p.principal_id = _ensure_principal.principal_id) then
+        insert into awe.principal (tenant_id, principal_id) values (t, _ensure_principal.principal_id) on conflict do nothing;
+        perform awe._changed('awe.principal');
+    end if;
+end $$;
+create or replace function awe.grant_role(principal_id text, role text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    if role is null or role !~ '^[A-Za-z0-9._:/-]{1,128}$' then
+        perform awe._raise('AWE-BAD-INPUT', 'role must be 1-128 characters of letters, digits and . _ - : /');
+    end if;
+    perform awe._ensure_principal(t, principal_id);
+    insert into awe.role_grant values (t, role, principal_id) on conflict do nothing;
+    perform awe._changed('awe.role_grant');
+end $$;
+create or replace function awe.revoke_role(principal_id text, role text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); managed text;
+begin
+    select g.managed_by into managed from awe.role_grant g
+     where g.tenant_id = t and g.role = revoke_role.role and g.principal_id = revoke_role.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('role %s of %s', role, principal_id));
+    delete from awe.role_grant g where g.tenant_id = t and g.role = revoke_role.role
+       and g.principal_id = revoke_role.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s does not hold role %s', principal_id, role));
+    end if;
+    perform awe._changed('awe.role_grant');
+end $$;
+create or replace function awe.add_to_group(principal_id text, group_path text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); g text := rtrim(group_path, '/');
+begin
+    if g is null or g !~ '^/[^/]' or length(g) > 512 then
+        perform awe._raise('AWE-BAD-INPUT', 'group_path must look like /finance/approvers');
+    end if;
+    perform awe._ensure_principal(t, principal_id);
+    insert into awe.group_member values (t, g, principal_id) on conflict do nothing;
+    perform awe._changed('awe.group_member');
+end $$;
+create or replace function awe.remove_from_group(principal_id text, group_path text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); managed text;
+begin
+    select m.managed_by into managed from awe.group_member m where m.tenant_id = t
+       and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
+    perform awe._refuse_if_managed(t, managed, format('membership of %s in %s', principal_id, group_path));
+    delete from awe.group_member m where m.tenant_id = t
+       and m.group_path = rtrim(remove_from_group.group_path, '/') and m.principal_id = remove_from_group.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s is not in group %s', principal_id, group_path));
+    end if;
+    perform awe._changed('awe.group_member');
+end $$;
+create or replace function awe.set_delegation(principal_id text, delegate_id text, starts_at timestamptz, ends_at timestamptz,
+                                   reason text default null) returns uuid
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare id uuid; t text := awe.current_tenant(); actor text := awe.current_actor();
+begin
+    perform awe._check_principal_id(principal_id);
+    perform awe._check_principal_id(delegate_id, 'delegate_id');
+    if principal_id = delegate_id then
+        perform awe._raise('AWE-BAD-INPUT', 'a delegation needs two different principals');
+    end if;
+    if starts_at is null or ends_at is null or starts_at >= ends_at then
+        perform awe._raise('AWE-BAD-INPUT', 'a delegation window needs starts_at < ends_at');
+    end if;
+    if length(reason) > 4000 then
+        perform awe._raise('AWE-LIMIT-EXCEEDED', 'reason is longer than 4000 characters');
+    end if;
+    insert into awe.delegation (tenant_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by)
+    values (t, principal_id, delegate_id, starts_at, ends_at, reason, actor)
+    returning delegation_id into id;
+    perform awe._changed('awe.delegation');
+    return id;
+end $$;
+create or replace function awe.revoke_delegation(delegation_id uuid) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    update awe.delegation d set revoked_at = now()
+     where d.tenant_id = t and d.delegation_id = revoke_delegation.delegation_id and d.revoked_at is null;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no active delegation %s', delegation_id));
+    end if;
+    perform awe._changed('awe.delegation');
+end $$;
+create or replace function awe.activate_policy(policy_key text, version int) returns jsonb
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); v awe.policy_version; prev int;
+begin
+    -- Serialize activations of one key on the policy row; the partial unique
+    -- index is the backstop.
+    perform 1 from awe.policy p where p.tenant_id = t and p.policy_key = activate_policy.policy_key for update;
+    if not found then
+        perform awe._raise('AWE-POLICY-NOT-FOUND', format('no policy %s', policy_key));
+    end if;
+    select * into v from awe.policy_version pv
+     where pv.tenant_id = t and pv.policy_key = activate_policy.policy_key and pv.version = activate_policy.version;
+    if not found then
+        perform awe._raise('AWE-POLICY-NOT-FOUND', format('policy %s has no version %s', policy_key, version));
+    elsif v.status <> 'draft' then
+        perform awe._raise('AWE-POLICY-NOT-DRAFT', format('%s v%s is %s; only drafts can be activated', policy_key, version, v.status));
+    end if;
+    update awe.policy_version pv set status = 'archived', archived_at = now(), updated_at = now()
+     where pv.tenant_id = t and pv.policy_key = activate_policy.policy_key and pv.status = 'active'
+    returning pv.version into prev;
+    update awe.policy_version pv set status = 'active', activated_at = now(), updated_at = now()
+     where pv.tenant_id = t and pv.policy_key = activate_policy.policy_key and pv.version = activate_policy.version;
+    perform awe._changed('awe.policy_version');
+    return jsonb_build_object('policy_key', policy_key, 'version', version, 'status', 'active', 'archived_version', prev);
+end $$;
+create or replace function awe.deactivate_policy(policy_key text) returns jsonb
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); prev int;
+begin
+    perform 1 from awe.policy p where p.tenant_id = t and p.policy_key = deactivate_policy.policy_key for update;
+    if not found then
+        perform awe._raise('AWE-POLICY-NOT-FOUND', format('no policy %s', policy_key));
+    end if;
+    update awe.policy_version pv set status = 'archived', archived_at = now(), updated_at = now()
+     where pv.tenant_id = t and pv.policy_key = deactivate_policy.policy_key and pv.status = 'active'
+    returning pv.version into prev;
+    if prev is null then
+        perform awe._raise('AWE-POLICY-NOT-ACTIVE', format('policy %s has no active version', policy_key));
+    end if;
+    perform awe._changed('awe.policy_version');
+    return jsonb_build_object('policy_key', policy_key, 'archived_version', prev);
+end $$;
+create or replace function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
+                          policy_key text default null, after_created_at timestamptz default null,
+                          after_task_id uuid default null, page_size int default 50, request_id uuid default null)
+    returns setof awe.inbox_item
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+declare
+    tn      text := awe.current_tenant();
+    viewer  text := coalesce(principal, awe.current_actor());
+    clock   timestamptz := awe.now();
+    whom    text[];
+    found_task record;
+begin
+    if page_size is null or page_size not between 1 and 500 then
+        perform awe._raise('AWE-BAD-INPUT', 'page_size must be between 1 and 500');
+    end if;
+    if (after_created_at is null) <> (after_task_id is null) then
+        perform awe._raise('AWE-BAD-INPUT', 'pass both after_created_at and after_task_id, or neither');
+    end if;
+    -- The viewer, plus everyone whose active delegation chain reaches the
+    -- viewer (any hop may act, as awe.decide allows), at most 5 hops.
+    with recursive chain(principal_id, depth) as (
+        select viewer collate "C", 0
+        union
+        select d.principal_id, c.depth + 1
+          from chain c
+          join awe.delegation d on d.tenant_id = tn and d.delegate_id = c.principal_id
+         where d.revoked_at is null and clock >= d.starts_at and clock < d.ends_at and c.depth < 5)
+    select array_agg(distinct principal_id) into whom from chain;
+    -- Page first (an ordered, limited index scan per principal), then join
+    -- only the rows returned: the cost stays ~page_size whatever the backlog.
+    -- What the viewer may do with each task is the engine's own answer, from
+    -- the same code awe.decide checks with.
+    -- Each row's actions are computed here, not in the statement: on Citus
+    -- a function in a statement over a tenant's tables runs on their node.
+    for found_task in
+    select t.task_id, t.request_id, r.policy_key::text as policy_key, r.policy_version, r.artifact_type::text as artifact_type,
+           r.artifact_id::text as artifact_id, t.stage_index, pv.definition #>> array['stages', t.stage_index::text, 'name'] as stage,
+           t.kind::text as kind, t.required, t.status::text as status, t.assignee::text as assignee,
+           t.delegated_from::text as delegated_from, t.due_at, t.claimed_by::text as claimed_by, t.created_at,
+           r.status::text as request_status, r.requester::text as requester, r.context, r.summary,
+           t.revision, r.revision as request_revision, r.created_by
+      from (select k.*
+              from unnest(whom) as w(principal_id)
+              cross join lateral (
+                    select * from awe.task x
+                     where x.tenant_id = tn and x.assignee = w.principal_id
+                       and (inbox.status is null or x.status = inbox.status)
+                       and (after_created_at is null or (x.created_at, x.task_id) > (after_created_at, after_task_id))
+                       and (inbox.request_id is null or x.request_id = inbox.request_id)
+                       and (inbox.artifact_type is null and inbox.policy_key is null or exists (
+                            select 1 from awe.request f where f.tenant_id = x.tenant_id and f.request_id = x.request_id
+                               and (inbox.artifact_type is null or f.artifact_type = inbox.artifact_type)
+                               and (inbox.policy_key is null or f.policy_key = inbox.policy_key)))
+                     order by x.created_at, x.task_id
+                     limit page_size) k
+             order by k.created_at, k.task_id
+             limit page_size) t
+      join awe.request r on r.tenant_id = t.tenant_id and r.request_id = t.request_id
+      join awe.policy_version pv on pv.tenant_id = r.tenant_id and pv.policy_key = r.policy_key and pv.version = r.policy_version
+     order by t.created_at, t.task_id
+    loop
+        return next (found_task.task_id, found_task.request_id, found_task.policy_key, found_task.policy_version,
+                     found_task.artifact_type, found_task.artifact_id, found_task.stage_index, found_task.stage, found_task.kind,
+                     found_task.required, found_task.status, found_task.assignee, found_task.delegated_from, found_task.due_at,
+                     found_task.claimed_by, found_task.created_at, found_task.request_status, found_task.requester,
+                     found_task.context,
+                     awe._task_actions(found_task.task_id, found_task.stage_index, found_task.revision, found_task.assignee,
+                                       found_task.kind, found_task.required, found_task.status, found_task.claimed_by,
+                                       found_task.request_id, found_task.request_status, found_task.request_revision,
+                                       found_task.requester, found_task.context, found_task.policy_key, found_task.policy_version,
+                                       viewer, found_task.created_by),
+                     found_task.summary)::awe.inbox_item;
+    end loop;
+end $$;
+create or replace function awe.register_endpoint(url text, description text default null) returns jsonb
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); e awe.endpoint; s text := awe._new_secret();
+begin
+    if url is null or url !~ '^https?://[^/\s]+' or url ~ '\s' or length(url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'url must be an http:// or https:// URL without spaces, at most 2048 characters');
+    end if;
+    if length(description) > 4000 then
+        perform awe._raise('AWE-LIMIT-EXCEEDED', 'description is longer than 4000 characters');
+    end if;
+    insert into awe.endpoint (tenant_id, url, description) values (t, rtrim(register_endpoint.url, '/'), description)
+    on conflict on constraint endpoint_tenant_id_url_key do nothing returning * into e;
+    if e is null then
+        select * into e from awe.endpoint x where x.tenant_id = t and x.url = rtrim(register_endpoint.url, '/');
+        perform awe._raise('AWE-BAD-INPUT', format('endpoint %s is already registered (%s)', url, e.endpoint_id),
+            jsonb_build_object('endpoint_id', e.endpoint_id, 'enabled', e.enabled),
+            case when e.enabled then 'rotate its secret with awe.rotate_endpoint_secret(endpoint_id)'
+                 else format('it is disabled (%s): enable it with awe.set_endpoint_enabled(%L, true)', e.disabled_reason, e.endpoint_id) end);
+    end if;
+    insert into awe.endpoint_secret (tenant_id, endpoint_id, secret) values (t, e.endpoint_id, s);
+    perform awe._changed('awe.endpoint');
+    return jsonb_build_object('endpoint_id', e.endpoint_id, 'url', e.url, 'secret', s);
+end $$;
+create or replace function awe.set_endpoint_enabled(endpoint_id uuid, enabled boolean, reason text default null) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    if enabled is null then
+        perform awe._raise('AWE-BAD-INPUT', 'enabled must be true or false');
+    end if;
+    update awe.endpoint e set enabled = set_endpoint_enabled.enabled,
+           disabled_reason = case when set_endpoint_enabled.enabled then null else coalesce(left(reason, 4000), 'disabled by an admin') end
+     where e.tenant_id = t and e.endpoint_id = set_endpoint_enabled.endpoint_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no endpoint %s', endpoint_id));
+    end if;
+    perform awe._changed('awe.endpoint');
+    if enabled then
+        perform awe._wake_worker();
+    end if;
+end $$;
+create or replace function awe.replay_deliveries(delivery_id bigint default null, request_id uuid default null,
+                                      since timestamptz default null) returns int
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare n int; t text := awe.current_tenant();
+begin
+    if delivery_id is null and request_id is null and since is null then
+        perform awe._raise('AWE-BAD-INPUT', 'name a delivery_id, a request_id or a since time');
+    end if;
+    update awe.delivery d set status = 'pending', next_attempt_at = now(), attempts = 0, first_attempt_at = null,
+           lease_until = null, last_error = null
+     where d.tenant_id = t and d.status in ('dead', 'delivered')
+       and (replay_deliveries.delivery_id is null or d.delivery_id = replay_deliveries.delivery_id)
+       and (replay_deliveries.request_id is null or d.request_id = replay_deliveries.request_id)
+       and (since is null or d.created_at >= since);
+    get diagnostics n = row_count;
+    if n > 0 then perform awe._wake_worker(); end if;
+    return n;
+end $$;
+create or replace function awe.purge_expired(delivery_retention interval, max_rows int default 10000) returns jsonb
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare deliveries int := 0; keys int := 0; n int; t text;
+begin
+    -- The tenants with the oldest expired rows (a read of every tenant),
+    -- then each tenant's rows by a statement of its own: no delete spans
+    -- tenants (on Citus each runs on one node).
+    for t in select distinct x.tenant_id
+               from (select d.tenant_id from awe.delivery d /* awe:all-tenants: who has expired deliveries */
+                      where d.status = 'delivered' and d.delivered_at < now() - delivery_retention
+                      order by d.delivered_at limit max_rows) x loop
+        exit when deliveries >= max_rows;
+        delete from awe.delivery d
+         using (select o.delivery_id from awe.delivery o
+                 where o.tenant_id = t and o.status = 'delivered' and o.delivered_at < now() - delivery_retention
+                 order by o.delivered_at limit max_rows - deliveries) old
+         where d.tenant_id = t and d.delivery_id = old.delivery_id;
+        get diagnostics n = row_count;
+        deliveries := deliveries + n;
+    end loop;
+    for t in select distinct x.tenant_id
+               from (select k.tenant_id from awe.idempotency_key k /* awe:all-tenants: who has expired keys */
+                      where k.expires_at < now() order by k.expires_at limit max_rows) x loop
+        exit when keys >= max_rows;
+        delete from awe.idempotency_key k
+         using (select o.key from awe.idempotency_key o
+                 where o.tenant_id = t and o.expires_at < now() order by o.expires_at limit max_rows - keys) old
+         where k.tenant_id = t and k.key = old.key;
+        get diagnostics n = row_count;
+        keys := keys + n;
+    end loop;
+    return jsonb_build_object('deliveries', deliveries, 'idempotency_keys', keys);
+end $$;
+create or replace function awe.run_due_timers(max_items int default 200) returns jsonb
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+    item record;
+    tn text;
+    timers text[] := '{}';
+    expiries text[] := '{}';
+    notices text[] := '{}';
+    has_timer boolean;
+    has_expiry boolean;
+    has_notice boolean;
+    breached int := 0;
+    expired int := 0;
+    due_soon int := 0;
+    failed int := 0;
+    clock timestamptz := awe.now();
+begin
+    -- Which tenants have due work: one statement per tenant, each reading
+    -- that tenant's rows only (an index probe per kind). One statement
+    -- over every tenant would correlate the tenant list with their tasks,
+    -- which Citus cannot run.
+    for tn in select t.tenant_id from awe.tenant t order by t.tenant_id loop
+        select exists (select 1 from awe.task k where k.tenant_id = tn and k.status = 'open' and k.timer_at <= clock),
+               exists (select 1 from awe.request r where r.tenant_id = tn and r.expires_at <= clock
+                          and r.status in ('pending', 'in_review', 'changes_requested')),
+               exists (select 1 from awe.task k where k.tenant_id = tn and k.status = 'open' and k.notify_at <= clock)
+          into has_timer, has_expiry, has_notice;
+        if has_timer then timers := timers || tn; end if;
+        if has_expiry then expiries := expiries || tn; end if;
+        if has_notice then notices := notices || tn; end if;
+    end loop;
+    foreach tn in array timers loop
+        for item in select k.task_id from awe.task k
+                     where k.tenant_id = tn and k.status = 'open' and k.timer_at <= clock
+                     order by k.timer_at limit greatest(1, max_items / cardinality(timers)) loop
+            begin
+                if awe._fire_task_timer(tn, item.task_id) then breached := breached + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
+                update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            end;
+        end loop;
+    end loop;
+    foreach tn in array expiries loop
+        for item in select r.request_id from awe.request r
+                     where r.tenant_id = tn and r.expires_at <= clock and r.status in ('pending', 'in_review', 'changes_requested')
+                     order by r.expires_at limit greatest(1, max_items / cardinality(expiries)) loop
+            begin
+                if awe._expire_request(tn, item.request_id) then expired := expired + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
+            end;
+        end loop;
+    end loop;
+    -- Due-soon notifications (sql/08_notifications.sql).
+    foreach tn in array notices loop
+        for item in select k.task_id from awe.task k
+                     where k.tenant_id = tn and k.status = 'open' and k.notify_at <= clock
+                     order by k.notify_at limit greatest(1, max_items / cardinality(notices)) loop
+            begin
+                if awe._task_due_soon(tn, item.task_id) then due_soon := due_soon + 1; end if;
+            exception when others then
+                failed := failed + 1;
+                raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
+                update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            end;
+        end loop;
+    end loop;
+    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
+end $$;
+create or replace function awe._handle_leavers(max_items int default 200) returns jsonb
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+    l record;
+    t record;
+    active boolean;
+    handled int := 0;
+    failed int := 0;
+begin
+    -- Every tenant's leavers, oldest first; then each one by statements of
+    -- its own tenant.
+    for l in select x.tenant_id, x.principal_id from awe.leaver x /* awe:all-tenants: the leavers to handle */
+              order by x.since limit max_items loop
+        select p.active into active from awe.principal p where p.tenant_id = l.tenant_id and p.principal_id = l.principal_id;
+        if not coalesce(active, true) then
+            for t in select k.task_id from awe.task k
+                      where k.tenant_id = l.tenant_id and k.assignee = l.principal_id and k.status = 'open' loop
+                begin
+                    if awe._task_assignee_inactive(l.tenant_id, t.task_id) then handled := handled + 1; end if;
+                exception when others then
+                    failed := failed + 1;
+                    raise warning 'awe: open task % of inactive principal % (tenant %) could not be handled: %',
+                                  t.task_id, l.principal_id, l.tenant_id, sqlerrm;
+                end;
+            end loop;
+        end if;
+        delete from awe.leaver x where x.tenant_id = l.tenant_id and x.principal_id = l.principal_id;
+    end loop;
+    return jsonb_build_object('tasks', handled, 'failed', failed);
+end $$;
+create or replace function awe.remove_directory_source() returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    delete from awe.directory_source s where s.tenant_id = t;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('tenant %s has no directory source', t));
+    end if;
+end $$;
+create or replace function awe._endpoint_of_url(tenant_id text, url text) returns uuid
+    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+begin
+    return (select e.endpoint_id from awe.endpoint e
+             where e.tenant_id = _endpoint_of_url.tenant_id
+               and (_endpoint_of_url.url = e.url or left(_endpoint_of_url.url, length(e.url) + 1) in (e.url || '/', e.url || '?', e.url || '#'))
+             order by length(e.url) desc limit 1);
+end $$;
+create or replace function awe._send_digests(max_channels int default 100) returns int
+    language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
+declare
+    ch record;
+    sent int := 0;
+    items jsonb;
+    n int;
+    last_id bigint;
+begin
+    for ch in select c.tenant_id, c.principal_id, c.url, c.endpoint_id
+                from awe.notification_channel c /* awe:all-tenants: the digests due */
+               where c.digest is not null and (c.last_digest_at is null or c.last_digest_at + c.digest <= now())
+                 and exists (select 1 from awe.notification_pending p where p.tenant_id = c.tenant_id and p.principal_id = c.principal_id)
+               order by c.last_digest_at nulls first
+               limit max_channels loop
+        select jsonb_agg(p.body order by p.notification_id), count(*), max(p.notification_id) into items, n, last_id
+          from awe.notification_pending p where p.tenant_id = ch.tenant_id and p.principal_id = ch.principal_id;
+        insert into awe.delivery (tenant_id, event_id, event_type, endpoint_id, url, next_attempt_at, created_at, message)
+        values (ch.tenant_id, gen_random_uuid(), 'task.digest', ch.endpoint_id, ch.url, now(), now(),
+                jsonb_build_object('type', 'task.digest',
+                                   'timestamp', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                   'data', jsonb_build_object('tenant', ch.tenant_id, 'principal', ch.principal_id,
+                                                              'count', n, 'notifications', items)));
+        delete from awe.notification_pending p
+         where p.tenant_id = ch.tenant_id and p.principal_id = ch.principal_id and p.notification_id <= last_id;
+        update awe.notification_channel c set last_digest_at = now()
+         where c.tenant_id = ch.tenant_id and c.principal_id = ch.principal_id;
+        sent := sent + 1;
+    end loop;
+    if sent > 0 then
+        perform awe._wake_worker();
+    end if;
+    return sent;
+end $$;
+create or replace function awe.remove_notification_channel(principal_id text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    delete from awe.notification_channel c where c.tenant_id = t and c.principal_id = remove_notification_channel.principal_id;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('%s has no notification channel', principal_id));
+    end if;
+    perform awe._changed('awe.notification_channel');
+end $$;
+create or replace function awe.set_notification_channel(principal_id text, url text, kinds text[] default null, digest interval default null)
+    returns jsonb language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); e uuid; r awe.notification_channel; ts timestamptz := now();
+begin
+    perform awe._check_principal_id(principal_id);
+    if url is null or length(url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'url is required (at most 2048 characters)');
+    end if;
+    if kinds is not null and (cardinality(kinds) = 0 or exists (
+            select 1 from unnest(kinds) k where k is null or k not in ('task.assigned', 'task.escalated', 'task.reminder', 'task.due_soon'))) then
+        perform awe._raise('AWE-BAD-INPUT', 'kinds must be null (every kind) or a non-empty list of task.assigned, task.escalated, task.reminder, task.due_soon');
+    end if;
+    if digest is not null and digest < interval '1 second' then
+        perform awe._raise('AWE-BAD-INPUT', 'digest must be at least 1 second (or null: each notification at once)');
+    end if;
+    e := awe._endpoint_of_url(t, url);
+    if e is null then
+        perform awe._raise('AWE-CALLBACK-NOT-ALLOWED', format('%s is not under any endpoint registered for tenant %s', url, t));
+    end if;
+    insert into awe.notification_channel as c (tenant_id, principal_id, url, endpoint_id, kinds, digest)
+    values (t, set_notification_channel.principal_id, set_notification_channel.url, e, set_notification_channel.kinds,
+            set_notification_channel.digest)
+    on conflict on constraint notification_channel_pkey do update
+       set url = excluded.url, endpoint_id = excluded.endpoint_id, kinds = excluded.kinds, digest = excluded.digest, updated_at = ts
+    returning * into r;
+    perform awe._changed('awe.notification_channel');
+    return to_jsonb(r) - 'tenant_id' - 'endpoint_id';
+end $$;
+create or replace function awe.register_model_endpoint(name text, api text, base_url text, bearer_token text default null) returns jsonb
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant(); r awe.model_endpoint; ts timestamptz := now();
+begin
+    if name is null or name !~ '^[A-Za-z0-9._-]{1,64}$' then
+        perform awe._raise('AWE-BAD-INPUT', 'name must be 1-64 letters, digits, dots, dashes or underscores');
+    elsif api is null or api not in ('ollama', 'openai') then
+        perform awe._raise('AWE-BAD-INPUT', 'api must be "ollama" (POST /api/chat) or "openai" (POST /v1/chat/completions)');
+    elsif base_url is null or base_url !~ '^https?://[^/?#]+' or length(base_url) > 2048 then
+        perform awe._raise('AWE-BAD-INPUT', 'base_url must be an http:// or https:// URL such as http://localhost:11434');
+    end if;
+    insert into awe.model_endpoint as m (tenant_id, name, api, base_url)
+    values (t, register_model_endpoint.name, register_model_endpoint.api, rtrim(register_model_endpoint.base_url, '/'))
+    on conflict on constraint model_endpoint_pkey do update set api = excluded.api, base_url = excluded.base_url, updated_at = ts
+    returning * into r;
+    delete from awe.model_endpoint_secret s where s.tenant_id = t and s.name = register_model_endpoint.name;
+    if bearer_token is not null and bearer_token <> '' then
+        insert into awe.model_endpoint_secret (tenant_id, name, bearer) values (t, register_model_endpoint.name, bearer_token);
+    end if;
+    return to_jsonb(r) - 'tenant_id' || jsonb_build_object('has_bearer_token', coalesce(bearer_token, '') <> '');
+end $$;
+create or replace function awe.remove_model_endpoint(name text) returns void
+    language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    delete from awe.model_endpoint m where m.tenant_id = t and m.name = remove_model_endpoint.name;
+    if not found then
+        perform awe._raise('AWE-NOT-FOUND', format('no model endpoint %s', name));
+    end if;
+end $$;
+create or replace function awe_api.revoke_delegation(delegation_id text) returns void
+    language plpgsql volatile as $$
+declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id'); t text; actor text;
+begin
+    perform awe._require_role('awe_approver', 'awe_admin');
+    t := awe.current_tenant();
+    actor := awe.current_actor();
+    if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER') and not exists (
+        select 1 from awe.delegation d where d.tenant_id = t and d.delegation_id = id and d.principal_id = actor) then
+        perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', id));
+    end if;
+    perform awe.revoke_delegation(id);
 end $$;

@@ -281,7 +281,7 @@ impl Args {
     }
 
     /// Argument `n` as `T`, or `None` when it is NULL or absent.
-    fn get<T: FromDatum>(&self, n: usize) -> Option<T> {
+    pub fn get<T: FromDatum>(&self, n: usize) -> Option<T> {
         if self.is_null(n) {
             return None;
         }

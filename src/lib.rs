@@ -32,6 +32,7 @@ extension_sql_file!("../sql/09_summaries.sql", name = "summaries", requires = ["
 extension_sql_file!("../sql/10_security.sql", name = "security", requires = ["summaries"]);
 extension_sql_file!("../sql/11_api.sql", name = "api", requires = ["security"]);
 extension_sql_file!("../sql/12_backup.sql", name = "backup", requires = ["api"]);
+extension_sql_file!("../sql/13_distribution.sql", name = "distribution", requires = ["backup"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -125,13 +125,12 @@ pub fn current_actor() -> AweResult<String> {
 /// awe.now() in Unix microseconds: the transaction start, shifted by
 /// awe.clock_offset when a test sets it.
 pub fn now_us(client: &SpiClient<'_>) -> AweResult<i64> {
-    const PG_EPOCH_US: i64 = 946_684_800_000_000;
     if text_of(&settings::CLOCK_OFFSET).is_some() {
         let row = first(client, "select awe._to_us(awe.now())", &[])?
             .ok_or_else(|| AweError::new(Code::Internal, "no clock row"))?;
         return required(&row, 1);
     }
-    Ok(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() } + PG_EPOCH_US)
+    Ok(crate::store::transaction_start_us())
 }
 
 /// The version of this library; the installed SQL must be the same.

@@ -8,7 +8,7 @@ use awe_e2e::keycloak::{self, CLIENT_ID, CLIENT_SECRET, REALM};
 use awe_e2e::standin::StandIn;
 use awe_e2e::receiver::{resp, wait_until, Receiver};
 use awe_e2e::webhook::{register, verifies};
-use awe_e2e::{rid, Db};
+use awe_e2e::{rid, Db, ScratchDatabase};
 use serde_json::{json, Value};
 
 fn set_source(db: &mut Db, k: &StandIn, options: Value) -> Value {
@@ -274,4 +274,51 @@ fn the_compose_realm_export_gives_the_expense_directory() {
     let r = db.json("select awe.submit('expense.report', 'expense_report', 'EXP-1', '{\"amount\": 12500, \"submitter\": \"sam\", \"manager\": \"mia\"}', 'sam')::text", &[]);
     db.decide(&r, "mia", "approve");
     assert_eq!(db.open(&r), vec!["fin.ana", "fin.ben", "fin.cy"]);
+}
+
+#[test]
+fn sync_without_a_source_says_how_to_get_one() {
+    let mut db = Db::new();
+    let e = db.try_json("select awe.sync_directory()::text", &[]).unwrap_err();
+    assert_eq!(e.code(), "AWE-NOT-FOUND", "{e:?}");
+    assert!(e.hint.as_deref().unwrap_or("").contains("awe.set_directory_source"), "{e:?}");
+}
+
+/// On Citus the watched tables' triggers fire on the node holding the
+/// shard, not in the coordinator's backends where the caches are, so awe's
+/// own functions tell the caches too. Here the triggers are off (in a
+/// database of its own) and a second session's caches still follow role
+/// grants, group memberships, deactivations, delegations and policy
+/// activations made by the first.
+#[test]
+fn caches_follow_awes_own_writes_without_the_triggers() {
+    let scratch = ScratchDatabase::new("no_triggers");
+    let mut admin = Db { client: postgres::Client::connect(&scratch.url(), postgres::NoTls).unwrap(), tenant: "acme".into() };
+    admin.exec("create extension awe; select awe.create_tenant('acme'); set awe.tenant = 'acme'");
+    for (table, trigger) in [("principal", "principal_changed"), ("role_grant", "role_grant_changed"), ("group_member", "group_member_changed"),
+                             ("delegation", "delegation_changed"), ("policy_version", "policy_versions_changed"), ("tenant", "tenant_changed")] {
+        admin.exec(&format!("alter table awe.{table} disable trigger {trigger}"));
+    }
+    admin.exec("select awe.grant_role('ann', 'finance'), awe.add_to_group('gus', '/ops')");
+    let by_role = admin.stages(json!([{"name": "s", "rules": [{"type": "role", "role": "finance"}]}]));
+    let by_group = admin.stages(json!([{"name": "s", "rules": [{"type": "group", "group": "/ops"}]}]));
+    let mut other = Db { client: postgres::Client::connect(&scratch.url(), postgres::NoTls).unwrap(), tenant: "acme".into() };
+    other.exec("set awe.tenant = 'acme'");
+    let open = |db: &mut Db, key: &str| { let r = db.submit(key, json!({})); db.open(&r) };
+    // The other session fills its caches.
+    assert_eq!(open(&mut other, &by_role), ["ann"]);
+    assert_eq!(open(&mut other, &by_group), ["gus"]);
+    admin.exec("select awe.grant_role('bea', 'finance'), awe.add_to_group('hal', '/ops')");
+    assert_eq!(open(&mut other, &by_role), ["ann", "bea"], "a role granted");
+    assert_eq!(open(&mut other, &by_group), ["gus", "hal"], "a member added");
+    admin.exec("select awe.upsert_principal('bea', active => false), awe.remove_from_group('gus', '/ops')");
+    assert_eq!(open(&mut other, &by_role), ["ann"], "a principal deactivated");
+    assert_eq!(open(&mut other, &by_group), ["hal"], "a member removed");
+    admin.exec("select awe.set_delegation('ann', 'deb', now() - interval '1 minute', now() + interval '1 day')");
+    assert_eq!(open(&mut other, &by_role), ["deb"], "a delegation");
+    // A new version of the role policy, activated: the other session submits against it.
+    let v2 = json!({"key": by_role, "artifact_type": "doc", "stages": [{"name": "s", "rules": [{"type": "user", "user": "zed"}]}]});
+    let out = admin.json("select awe.create_policy_version($1::text::jsonb)::text", &[&v2.to_string()]);
+    admin.json("select awe.activate_policy($1, $2::text::int)::text", &[&by_role, &out["version"].to_string()]);
+    assert_eq!(open(&mut other, &by_role), ["zed"], "a policy version activated");
 }

@@ -108,6 +108,7 @@ const EXERCISED: &[(&str, &str)] = &[
     ("AWE-POLICY-INVALID", "PT422"),
     ("AWE-DECISION-INVALID", "PT422"),
     ("AWE-BUSY", "PT503"),
+    ("AWE-CITUS-REQUIRED", "55000"),
 ];
 
 /// Codes no test here provokes, and why.
@@ -853,4 +854,16 @@ fn e_decision_invalid() {
     let ok = db.json("select awe.decide($1::text::uuid, 'approve', data => '{\"approved_amount\": 90}')::text", &[&task]);
     assert_eq!(ok["status"], "approved");
     assert_eq!(ok["tasks"][0]["decision_data"], json!({"approved_amount": 90}));
+}
+
+#[test]
+fn e_citus_required() {
+    // This database has no citus extension: awe.distribute() refuses and
+    // changes nothing (no database setting appears).
+    let mut db = Db::new();
+    let before = db.json("select coalesce(jsonb_agg(setconfig), '[]')::text from pg_db_role_setting where setdatabase = (select oid from pg_database where datname = current_database())", &[]);
+    let e = refused(&mut db, "AWE-CITUS-REQUIRED", "55000", |db| db.try_json("select jsonb_agg(d)::text from awe.distribute() d", &[]));
+    assert!(e.hint.as_deref().unwrap_or("").contains("scale-out"), "{e:?}");
+    let after = db.json("select coalesce(jsonb_agg(setconfig), '[]')::text from pg_db_role_setting where setdatabase = (select oid from pg_database where datname = current_database())", &[]);
+    assert_eq!(before, after);
 }

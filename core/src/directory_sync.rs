@@ -363,6 +363,20 @@ impl DirectoryDiff {
             && self.memberships_remove.is_empty()
     }
 
+    /// Principals this diff leaves inactive: deactivated, updated to
+    /// inactive, or written inactive over a principal entered by hand. The
+    /// shell asks which of them are active before it applies the diff, and
+    /// then ends their delegations and queues their open tasks.
+    pub fn deactivating(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.insert.iter().filter(|n| !n.record.active).map(|n| n.principal_id.clone())
+            .chain(self.update.iter().filter(|u| !u.after.active).map(|u| u.principal_id.clone()))
+            .chain(self.deactivate.iter().cloned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn counts(&self) -> DiffCounts {
         DiffCounts {
             added: self.insert.len() + self.grants_add.len() + self.memberships_add.len(),
@@ -592,6 +606,25 @@ mod tests {
         let back = diff(&des, &cur);
         assert_eq!(back.update[0].changed, vec!["active"]);
         assert!(back.update[0].after.active);
+        // Who leaves: the disabled user, not the re-enabled one.
+        assert_eq!(d.deactivating(), vec!["fin.cy".to_string()]);
+        assert!(back.deactivating().is_empty());
+    }
+
+    #[test]
+    fn who_a_diff_leaves_inactive() {
+        let cur = expense();
+        let mut des = expense();
+        des.principals.remove("dora");
+        des.roles.clear();
+        des.principals.get_mut("sam").unwrap().active = false;
+        let mut ghost = rec("ghost");
+        ghost.active = false;
+        des.principals.insert("ghost".into(), ghost);
+        des.principals.insert("newbie".into(), rec("newbie"));
+        // Vanished (dora), disabled (sam), written inactive (ghost, which may
+        // have been entered by hand as active); never the active newbie.
+        assert_eq!(diff(&cur, &des).deactivating(), vec!["dora".to_string(), "ghost".into(), "sam".into()]);
     }
 
     #[test]

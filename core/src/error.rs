@@ -52,6 +52,7 @@ catalogue! {
     DecisionInvalid     => ("AWE-DECISION-INVALID", "PT422", 422, "the decision lacks the comment or data the stage requires, or fails its decision_check; details list every problem with its path"),
     Busy                => ("AWE-BUSY", "PT503", 503, "a lock could not be taken in time; retry"),
     VersionMismatch     => ("AWE-VERSION-MISMATCH", "PT503", 503, "the database's awe SQL is not the loaded library's version: run ALTER EXTENSION awe UPDATE"),
+    CitusRequired       => ("AWE-CITUS-REQUIRED", "55000", 500, "awe.distribute() needs Citus: the citus extension in this database, run on its coordinator"),
     Cancelled           => ("AWE-CANCELLED", "57014", 500, "the statement was cancelled (statement_timeout or a cancel request) while awe was evaluating a rule"),
     Internal            => ("AWE-INTERNAL", "XX000", 500, "a bug in awe; the transaction was rolled back"),
 }

@@ -92,6 +92,7 @@ fn insert_version(c: &SpiClient<'_>, p: &Policy, def: Value, new_policy: bool) -
         &[arg::text(&s.tenant), arg::text(&p.key), arg::jsonb(def), arg::text(&s.actor)])?
         .ok_or_else(|| AweError::new(Code::Internal, "insert returned nothing"))?;
     let version: i32 = required(&row, 1)?;
+    crate::store::watch::changed(c, "awe.policy_version")?;
     Ok(json!({"policy_key": p.key, "version": version, "status": "draft"}))
 }
 
@@ -106,8 +107,9 @@ fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
     Spi::connect_mut(|c| {
         let s = session(c)?;
         let row = first(c,
-            "select status, (select artifact_type from awe.policy where tenant_id = $1 and policy_key = $2)
-               from awe.policy_version where tenant_id = $1 and policy_key = $2 and version = $3 for update",
+            "select v.status, p.artifact_type
+               from awe.policy_version v join awe.policy p on p.tenant_id = v.tenant_id and p.policy_key = v.policy_key
+              where v.tenant_id = $1 and v.policy_key = $2 and v.version = $3 for update of v",
             &[arg::text(&s.tenant), arg::text(&key), arg::int(version)])?
             .ok_or_else(|| AweError::new(Code::PolicyNotFound, format!("policy \"{key}\" has no version {version}")))?;
         let status: String = required(&row, 1)?;
@@ -122,6 +124,7 @@ fn update_policy_draft(a: &Args) -> AweResult<pgrx::JsonB> {
         first(c, "update awe.policy_version set definition = $4, updated_at = now()
                    where tenant_id = $1 and policy_key = $2 and version = $3 returning 1",
             &[arg::text(&s.tenant), arg::text(&key), arg::int(version), arg::jsonb(def)])?;
+        crate::store::watch::changed(c, "awe.policy_version")?;
         Ok(jsonb(json!({"policy_key": key, "version": version, "status": "draft"})))
     })
 }

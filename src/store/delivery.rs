@@ -69,7 +69,8 @@ pub struct ClaimedEvent {
 /// Claims up to `limit` due deliveries of one endpoint with a lease.
 pub fn claim(c: &SpiClient<'_>, due: &DueEndpoint, limit: i32, lease_secs: i64) -> AweResult<Vec<ClaimedDelivery>> {
     let rows = run(c, include_str!("sql/claim_deliveries.sql"),
-        &[arg::text(&due.tenant), arg::uuid(&due.endpoint_id), arg::int(limit), arg::bigint(lease_secs)])?;
+        &[arg::text(&due.tenant), arg::uuid(&due.endpoint_id), arg::int(limit), arg::bigint(lease_secs),
+          arg::timestamptz(super::transaction_start_us())])?;
     rows.map(|r| {
         let body = match column::<String>(&r, 22)? {
             Some(message) => ClaimedBody::Message(message),
@@ -135,7 +136,7 @@ pub fn disable_gone_endpoint(c: &SpiClient<'_>, tenant: &str, endpoint_id: &str,
     run(c, "update awe.endpoint set enabled = false, disabled_reason = '410 Gone from ' || $3
              where tenant_id = $1 and endpoint_id = $2 and enabled",
         &[arg::text(tenant), arg::uuid(endpoint_id), arg::text(url)])?;
-    Ok(())
+    super::watch::changed(c, "awe.endpoint")
 }
 
 /// Counts the worker's deliveries for `awe.worker_status`.
@@ -149,7 +150,7 @@ pub fn count_in_heartbeat(c: &SpiClient<'_>, delivered: i64, failed: i64) -> Awe
 /// worker starts (its predecessor is gone), else claims whose lease ran out
 /// (a worker that hung).
 pub fn tenants_with_stale_claims(c: &SpiClient<'_>, all: bool) -> AweResult<Vec<String>> {
-    run(c, "select distinct tenant_id from awe.delivery
+    run(c, "select distinct tenant_id from awe.delivery /* awe:all-tenants: which tenants have claims */
              where status = 'delivering' and ($1 or lease_until < now()) limit 1000",
         &[arg::boolean(all)])?
         .map(|r| required(&r, 1)).collect()

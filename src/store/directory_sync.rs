@@ -66,6 +66,15 @@ fn pairs<'a>(items: impl Iterator<Item = (&'a String, &'a String)>) -> (Vec<Stri
 /// source also has becomes the source's (managed_by = 'directory').
 pub fn apply(c: &SpiClient<'_>, tenant: &str, diff: &DirectoryDiff, now_us: i64) -> AweResult<()> {
     let now = || arg::timestamptz(now_us);
+    // Who is active now and will not be once the diff is applied.
+    let candidates = diff.deactivating();
+    let leaving: Vec<String> = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        run(c, "select principal_id from awe.principal where tenant_id = $1 and principal_id = any($2) and active",
+            &[arg::text(tenant), arg::array(candidates)])?
+            .map(|r| required(&r, 1)).collect::<AweResult<_>>()?
+    };
     if !diff.insert.is_empty() {
         let p = principal_columns(diff.insert.iter().map(|n| (&n.principal_id, &n.record)));
         run(c, "insert into awe.principal as p (tenant_id, principal_id, display_name, email, attributes, active, created_at, updated_at, managed_by)
@@ -115,6 +124,19 @@ pub fn apply(c: &SpiClient<'_>, tenant: &str, diff: &DirectoryDiff, now_us: i64)
                  where tenant_id = $1 and principal_id = any($2) and managed_by = 'directory' and active",
             &[arg::text(tenant), arg::array(diff.deactivate.clone()), now()])?;
     }
+    if !leaving.is_empty() {
+        run(c, "select awe._principals_left($1, $2)", &[arg::text(tenant), arg::array(leaving)])?;
+    }
+    // The caches of every backend (the tables' triggers do the same on one node).
+    if !(diff.insert.is_empty() && diff.update.is_empty() && diff.deactivate.is_empty()) {
+        super::watch::changed(c, "awe.principal")?;
+    }
+    if !(diff.grants_add.is_empty() && diff.grants_remove.is_empty()) {
+        super::watch::changed(c, "awe.role_grant")?;
+    }
+    if !(diff.memberships_add.is_empty() && diff.memberships_remove.is_empty()) {
+        super::watch::changed(c, "awe.group_member")?;
+    }
     Ok(())
 }
 
@@ -139,7 +161,7 @@ pub struct LeasedSource {
 /// Leases the source due longest ago, if any, until `lease_until_us`: a
 /// read across tenants, then a lease taken on one tenant's row.
 pub fn lease_due(c: &SpiClient<'_>, now_us: i64, lease_until_us: i64) -> AweResult<Option<LeasedSource>> {
-    let due: Vec<String> = run(c, "select tenant_id from awe.directory_source
+    let due: Vec<String> = run(c, "select tenant_id from awe.directory_source /* awe:all-tenants: which sources are due */
                                     where next_sync_at <= $1 and (lease_until is null or lease_until < $1)
                                     order by next_sync_at limit 4", &[arg::timestamptz(now_us)])?
         .map(|r| required(&r, 1)).collect::<AweResult<_>>()?;
@@ -147,12 +169,15 @@ pub fn lease_due(c: &SpiClient<'_>, now_us: i64, lease_until_us: i64) -> AweResu
         let Some(r) = first(c,
             "update awe.directory_source s set lease_until = $3, last_attempt_at = $2
               where s.tenant_id = $1 and s.next_sync_at <= $2 and (s.lease_until is null or s.lease_until < $2)
-          returning s.tenant_id, s.base_url, s.realm, s.client_id, s.options::text, s.force_next, s.updated_at, s.alert_url,
-                    (select x.client_secret from awe.directory_source_secret x where x.tenant_id = s.tenant_id)",
+          returning s.tenant_id, s.base_url, s.realm, s.client_id, s.options::text, s.force_next, s.updated_at, s.alert_url",
             &[arg::text(&tenant), arg::timestamptz(now_us), arg::timestamptz(lease_until_us)])? else { continue };
+        // The secret by a statement of its own: a claim's RETURNING list
+        // holds no subquery (Citus cannot push one down).
+        let secret = first(c, "select client_secret from awe.directory_source_secret where tenant_id = $1", &[arg::text(&tenant)])?
+            .map(|s| column::<String>(&s, 1)).transpose()?.flatten();
         let config = json!({
             "base_url": required::<String>(&r, 2)?, "realm": required::<String>(&r, 3)?, "client_id": required::<String>(&r, 4)?,
-            "options": json_column(&r, 5)?, "client_secret": column::<String>(&r, 9)?.unwrap_or_default(),
+            "options": json_column(&r, 5)?, "client_secret": secret.unwrap_or_default(),
         });
         return Ok(Some(LeasedSource {
             tenant: required(&r, 1)?, config, force: required(&r, 6)?, version_us: super::unix_us_column(&r, 7)?.unwrap_or_default(),
@@ -164,7 +189,11 @@ pub fn lease_due(c: &SpiClient<'_>, now_us: i64, lease_until_us: i64) -> AweResu
 
 /// Ends every lease (a new worker: its predecessor's syncs will never finish).
 pub fn release_all(c: &SpiClient<'_>) -> AweResult<()> {
-    run(c, "update awe.directory_source set lease_until = null where lease_until is not null", &[])?;
+    let tenants: Vec<String> = run(c, "select tenant_id from awe.directory_source /* awe:all-tenants */ where lease_until is not null", &[])?
+        .map(|r| required(&r, 1)).collect::<AweResult<_>>()?;
+    for t in tenants {
+        run(c, "update awe.directory_source set lease_until = null where tenant_id = $1", &[arg::text(&t)])?;
+    }
     Ok(())
 }
 

@@ -203,6 +203,13 @@ pub fn new_uuid() -> String {
 /// Microseconds between the Unix epoch and Postgres' (2000-01-01).
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
+/// now() (the transaction's start, the real clock) in Unix microseconds,
+/// for a statement that must not call now() where Citus allows only
+/// IMMUTABLE functions.
+pub fn transaction_start_us() -> i64 {
+    (unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }) + PG_EPOCH_US
+}
+
 /// A timestamptz column as Unix microseconds.
 pub fn unix_us_column(row: &SpiHeapTupleData<'_>, i: usize) -> AweResult<Option<i64>> {
     Ok(column::<pgrx::datum::TimestampWithTimeZone>(row, i)?.map(|t| t.into_inner() + PG_EPOCH_US))

@@ -6,7 +6,7 @@
 
 use super::directory::{peek, remember};
 use super::watch::{self, Watched};
-use super::{arg, column, required, run};
+use super::{arg, column, required, run, first};
 use awe_core::AweResult;
 use pgrx::spi::SpiClient;
 use serde_json::Value;
@@ -44,19 +44,26 @@ pub fn channels(c: &SpiClient<'_>, tenant: &str, principals: &[String]) -> AweRe
         return Ok(out);
     }
     let rows = run(c,
-        "select p.id, coalesce(ch.url, attr.url), coalesce(ch.endpoint_id, awe._endpoint_of_url($1, attr.url))::text,
-                ch.kinds, ch.digest is not null
+        "select p.id, coalesce(ch.url, attr.url), ch.endpoint_id::text, ch.kinds, ch.digest is not null
            from unnest($2::text[]) as p(id)
            left join awe.notification_channel ch on ch.tenant_id = $1 and ch.principal_id = p.id
            left join lateral (select pr.attributes ->> 'notification_url' as url from awe.principal pr
                                where pr.tenant_id = $1 and pr.principal_id = p.id and pr.active) attr on ch.principal_id is null",
         &[arg::text(tenant), arg::array(unknown.clone())])?;
+    type Row = (String, Option<String>, Option<String>, Option<Vec<String>>, bool);
+    let rows: Vec<Row> = rows.map(|r| Ok((required(&r, 1)?, column(&r, 2)?, column(&r, 3)?, column(&r, 4)?, required(&r, 5)?)))
+        .collect::<AweResult<_>>()?;
     let mut found: HashMap<String, Option<Channel>> = unknown.iter().map(|p| (p.clone(), None)).collect();
-    for r in rows {
-        let id: String = required(&r, 1)?;
-        let (url, endpoint): (Option<String>, Option<String>) = (column(&r, 2)?, column(&r, 3)?);
+    for (id, url, mut endpoint, kinds, digest) in rows {
+        // A directory attribute's URL: the endpoint it is under, by a
+        // statement of its own (on Citus a function called inside a
+        // statement over a tenant's table runs on that table's node).
+        if let (Some(u), None) = (&url, &endpoint) {
+            endpoint = first(c, "select awe._endpoint_of_url($1, $2)::text", &[arg::text(tenant), arg::text(u)])?
+                .map(|e| column::<String>(&e, 1)).transpose()?.flatten();
+        }
         if let (Some(url), Some(endpoint_id)) = (url, endpoint) {
-            found.insert(id, Some(Channel { url, endpoint_id, kinds: column(&r, 4)?, digest: required(&r, 5)? }));
+            found.insert(id, Some(Channel { url, endpoint_id, kinds, digest }));
         }
     }
     for (p, ch) in found {

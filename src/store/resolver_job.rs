@@ -25,7 +25,7 @@ pub struct ClaimedJob {
 
 /// Tenants with due jobs (a read: nothing is locked).
 pub fn tenants_with_due_jobs(c: &SpiClient<'_>, limit: i32) -> AweResult<Vec<String>> {
-    run(c, "select distinct tenant_id from awe.resolver_job
+    run(c, "select distinct tenant_id from awe.resolver_job /* awe:all-tenants: which tenants have work */
              where status in ('pending', 'running') and next_attempt_at <= now() and (lease_until is null or lease_until < now())
              limit $1",
         &[arg::int(limit)])?
@@ -84,7 +84,7 @@ pub fn mark_failed(c: &SpiClient<'_>, k: &JobKey, error: &str) -> AweResult<()> 
 /// Puts every running job back to pending, its attempt not counted (the
 /// worker starts: its predecessor is gone, and the call's answer with it).
 pub fn release_all(c: &SpiClient<'_>) -> AweResult<()> {
-    let tenants: Vec<String> = run(c, "select distinct tenant_id from awe.resolver_job where status = 'running'", &[])?
+    let tenants: Vec<String> = run(c, "select distinct tenant_id from awe.resolver_job /* awe:all-tenants */ where status = 'running'", &[])?
         .map(|r| required(&r, 1)).collect::<AweResult<_>>()?;
     for t in tenants {
         run(c, "update awe.resolver_job set status = 'pending', lease_until = null, next_attempt_at = now(),

@@ -35,7 +35,7 @@ pub fn queue(c: &SpiClient<'_>, tenant: &str, request_id: &str, revision: i32, n
 
 /// Tenants with due jobs (a read: nothing is locked).
 pub fn tenants_with_due_jobs(c: &SpiClient<'_>, limit: i32) -> AweResult<Vec<String>> {
-    run(c, "select distinct tenant_id from awe.summary_job
+    run(c, "select distinct tenant_id from awe.summary_job /* awe:all-tenants: which tenants have work */
              where status in ('pending', 'running') and next_attempt_at <= now() and (lease_until is null or lease_until < now())
              limit $1", &[arg::int(limit)])?
         .map(|r| required(&r, 1)).collect()
@@ -100,7 +100,7 @@ pub fn retry_later(c: &SpiClient<'_>, k: &JobKey, error: &str, wait_secs: i64) -
 
 /// Puts every running job back (a new worker), the attempt not counted.
 pub fn release_all(c: &SpiClient<'_>) -> AweResult<()> {
-    let tenants: Vec<String> = run(c, "select distinct tenant_id from awe.summary_job where status = 'running'", &[])?
+    let tenants: Vec<String> = run(c, "select distinct tenant_id from awe.summary_job /* awe:all-tenants */ where status = 'running'", &[])?
         .map(|r| required(&r, 1)).collect::<AweResult<_>>()?;
     for t in tenants {
         run(c, "update awe.summary_job set status = 'pending', lease_until = null, next_attempt_at = now(),

@@ -75,6 +75,11 @@ pub fn generation(client: &SpiClient<'_>, group: Watched) -> AweResult<Option<u6
         return Ok(None);
     }
     unsafe { pg_sys::AcceptInvalidationMessages() };
+    learn_oids(client)?;
+    Ok(Some(GENERATIONS.with(|g| g[group as usize].get())))
+}
+
+fn learn_oids(client: &SpiClient<'_>) -> AweResult<()> {
     if OIDS.with(|o| o.borrow().is_empty()) {
         let rows = run(client,
             "select to_regclass(t)::oid from unnest($1::text[]) with ordinality as n(t, i) order by i",
@@ -82,5 +87,18 @@ pub fn generation(client: &SpiClient<'_>, group: Watched) -> AweResult<Option<u6
         let oids = rows.map(|r| required::<pg_sys::Oid>(&r, 1)).collect::<AweResult<Vec<_>>>()?;
         OIDS.with(|o| *o.borrow_mut() = oids);
     }
-    Ok(Some(GENERATIONS.with(|g| g[group as usize].get())))
+    Ok(())
+}
+
+/// What a watched table's trigger does, for a write of awe's own: every
+/// backend forgets the table's group when the transaction commits. On Citus
+/// the triggers fire on the node holding the shard, not in the
+/// coordinator's backends, where the caches are.
+pub fn changed(client: &SpiClient<'_>, table: &str) -> AweResult<()> {
+    learn_oids(client)?;
+    let i = TABLES.iter().position(|t| t.0 == table).expect("a watched table");
+    if let Some(oid) = OIDS.with(|o| o.borrow().get(i).copied()) {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: each test gets its own tenant on the local
 //! cluster (`make up`), so tests run in parallel without seeing each other.
 
+pub mod citus_shape;
 pub mod cluster;
 pub mod http;
 pub mod keycloak;
@@ -73,6 +74,7 @@ pub struct DbError {
     pub sqlstate: String,
     pub message: String,
     pub detail: Option<Value>,
+    pub hint: Option<String>,
 }
 
 impl DbError {
@@ -88,6 +90,7 @@ pub fn db_error(e: postgres::Error) -> DbError {
         sqlstate: d.code().code().to_string(),
         message: d.message().to_string(),
         detail: d.detail().and_then(|t| serde_json::from_str(t).ok()),
+        hint: d.hint().map(str::to_string),
     }
 }
 

@@ -2,7 +2,8 @@
 -- oldest due first, with a lease of $4 seconds, and returns what sending
 -- them needs: the event and its request (or the message), and the
 -- endpoint's live secrets.
--- Every table is read and locked for this one tenant only.
+-- Every table is read and locked for this one tenant only. $5 is now():
+-- Citus refuses a function that is not IMMUTABLE inside COALESCE.
 with due as (
     select d.tenant_id, d.delivery_id
       from awe.delivery d
@@ -13,7 +14,7 @@ with due as (
 claimed as (
     update awe.delivery d
        set status = 'delivering', lease_until = now() + make_interval(secs => $4),
-           attempts = d.attempts + 1, first_attempt_at = coalesce(d.first_attempt_at, now())
+           attempts = d.attempts + 1, first_attempt_at = coalesce(d.first_attempt_at, $5)
       from due
      where d.tenant_id = due.tenant_id and d.delivery_id = due.delivery_id
  returning d.delivery_id, d.request_id, d.seq, d.url, d.attempts, d.first_attempt_at, d.event_id, d.event_type, d.message)

@@ -4,6 +4,7 @@
 -- index entry per enabled endpoint it passes, never a backlog, and never
 -- looks at a disabled endpoint's deliveries. No rows are locked: each
 -- endpoint's deliveries are then claimed by a statement of their own tenant.
+-- (awe:all-tenants: the worker's round robin over every tenant's endpoints.)
 select x.tenant_id, x.endpoint_id
   from ((select e.tenant_id, e.endpoint_id::text
            from awe.endpoint e
