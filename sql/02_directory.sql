@@ -224,6 +224,15 @@ begin
     perform awe._changed('awe.delegation');
 end $$;
 
+-- Whose delegation this is (for the REST wrapper's check), read with the
+-- owner's rights.
+create function awe._delegation_principal(delegation_id uuid) returns text
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    return (select d.principal_id from awe.delegation d where d.tenant_id = t and d.delegation_id = _delegation_principal.delegation_id);
+end $$;
+
 create view awe.delegations with (security_invoker = true) as
 select delegation_id, principal_id, delegate_id, starts_at, ends_at, reason, created_by, created_at, revoked_at,
        revoked_at is null and awe.now() >= starts_at and awe.now() < ends_at as active

@@ -165,13 +165,13 @@ create function awe.reassign(task_id uuid, assignee text, reason text default nu
 create function awe.comment(request_id uuid, body text, task_id uuid default null)
     returns jsonb language c volatile security definer as 'MODULE_PATHNAME', 'awe_comment';
 create function awe.simulate(policy_key text, context jsonb, version int default null, requester text default null)
-    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_simulate';
+    returns jsonb language c stable security definer as 'MODULE_PATHNAME', 'awe_simulate';
 create function awe.eval_logic(rule jsonb, data jsonb default '{}')
     returns jsonb language c immutable parallel safe as 'MODULE_PATHNAME', 'awe_eval_logic';
 create function awe.verify_timeline(request_id uuid)
-    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_verify_timeline';
+    returns jsonb language c stable security definer as 'MODULE_PATHNAME', 'awe_verify_timeline';
 create function awe.get_request(request_id uuid)
-    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_get_request';
+    returns jsonb language c stable security definer as 'MODULE_PATHNAME', 'awe_get_request';
 -- The actions the viewer may take on one task now, for the inbox: computed
 -- by the same code that checks an action when it is taken. The inbox passes
 -- the task's and its request's fields it has already read.
@@ -179,18 +179,22 @@ create function awe._task_actions(task_id uuid, stage_index int, revision int, a
                                   status text, claimed_by text, request_id uuid, request_status text, request_revision int,
                                   requester text, context jsonb, policy_key text, policy_version int, viewer text,
                                   submitter text)
-    returns jsonb language c stable as 'MODULE_PATHNAME', 'awe_task_actions';
+    returns jsonb language c stable security definer as 'MODULE_PATHNAME', 'awe_task_actions';
 -- Through REST: may the token's role do `op` (read, comment, resubmit,
 -- withdraw, cancel) to this request? Raises when not (docs/rest.md).
+-- The reading functions run with their owner's rights and name their
+-- tenant in every statement (on Citus a caller's role may not even log in
+-- to the nodes holding the rows); the role asked about is the caller's
+-- (SET ROLE), which a SECURITY DEFINER function does not change.
 create function awe._require_request_access(request_id uuid, op text)
-    returns void language c stable as 'MODULE_PATHNAME', 'awe_require_request_access';
+    returns void language c stable security definer as 'MODULE_PATHNAME', 'awe_require_request_access';
 
 -- Timeline of a request, oldest first; AWE-REQUEST-NOT-FOUND for a request
 -- this tenant does not have, like every other function.
 create function awe.timeline(request_id uuid)
     returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
                    status text, data jsonb, created_at timestamptz)
-    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
 declare t text := awe.current_tenant();
 begin
     if not exists (select 1 from awe.request r where r.tenant_id = t and r.request_id = timeline.request_id) then

@@ -16,7 +16,7 @@ create function awe.inbox(principal text default null, status text default 'open
                           policy_key text default null, after_created_at timestamptz default null,
                           after_task_id uuid default null, page_size int default 50, request_id uuid default null)
     returns setof awe.inbox_item
-    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
 declare
     tn      text := awe.current_tenant();
     viewer  text := coalesce(principal, awe.current_actor());

@@ -46,7 +46,7 @@ grant execute on function awe.current_tenant(), awe.current_actor(), awe.now(), 
 grant execute on function awe.get_request(uuid), awe.timeline(uuid), awe.verify_timeline(uuid),
     awe.inbox(text, text, text, text, timestamptz, uuid, int, uuid),
     awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text, text),
-    awe._require_request_access(uuid, text), awe.simulate(text, jsonb, int, text), awe.get_policy(text, int),
+    awe._require_request_access(uuid, text), awe._delegation_principal(uuid), awe.simulate(text, jsonb, int, text), awe.get_policy(text, int),
     awe.validate_policy(jsonb), awe.policy_to_json(text, text), awe.eval_logic(jsonb, jsonb)
     to awe_reader;
 -- Operating: every function callers use, and none of the operational ones.

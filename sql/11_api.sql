@@ -209,13 +209,11 @@ end $$;
 
 create function awe_api.revoke_delegation(delegation_id text) returns void
     language plpgsql volatile as $$
-declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id'); t text; actor text;
+declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id');
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
-    t := awe.current_tenant();
-    actor := awe.current_actor();
-    if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER') and not exists (
-        select 1 from awe.delegation d where d.tenant_id = t and d.delegation_id = id and d.principal_id = actor) then
+    if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
+       and awe._delegation_principal(id) is distinct from awe.current_actor() then
         perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', id));
     end if;
     perform awe.revoke_delegation(id);

@@ -1059,6 +1059,22 @@ create function awe._changed(tbl regclass) returns void
     language c volatile as 'MODULE_PATHNAME', 'awe_changed';
 revoke execute on function awe._changed(regclass) from public;
 
+-- Reading functions with their owner's rights (docs/scale-out.md: on
+-- Citus a caller's role may not log in to the nodes with the rows).
+create function awe._delegation_principal(delegation_id uuid) returns text
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    return (select d.principal_id from awe.delegation d where d.tenant_id = t and d.delegation_id = _delegation_principal.delegation_id);
+end $$;
+revoke execute on function awe._delegation_principal(uuid) from public;
+grant execute on function awe._delegation_principal(uuid) to awe_reader;
+alter function awe.simulate(text, jsonb, int, text) security definer;
+alter function awe.verify_timeline(uuid) security definer;
+alter function awe.get_request(uuid) security definer;
+alter function awe._task_actions(uuid, int, int, text, text, boolean, text, text, uuid, text, int, text, jsonb, text, int, text, text) security definer;
+alter function awe._require_request_access(uuid, text) security definer;
+
 -- The Citus shape (docs/scale-out.md): identity read once into variables,
 -- no awe function inside a statement over a tenant's table, no now() in
 -- ON CONFLICT, the worker's maintenance one tenant per statement, and
@@ -1249,11 +1265,27 @@ begin
     perform awe._changed('awe.policy_version');
     return jsonb_build_object('policy_key', policy_key, 'archived_version', prev);
 end $$;
+create or replace function awe.timeline(request_id uuid)
+    returns table (seq int, event_id uuid, type text, actor text, stage_index int, stage text, task_id uuid,
+                   status text, data jsonb, created_at timestamptz)
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
+declare t text := awe.current_tenant();
+begin
+    if not exists (select 1 from awe.request r where r.tenant_id = t and r.request_id = timeline.request_id) then
+        perform awe._raise('AWE-REQUEST-NOT-FOUND', format('request %s not found', timeline.request_id));
+    end if;
+    return query
+    select e.seq, e.event_id, e.type::text, e.actor::text, e.stage_index, e.data ->> 'stage', e.task_id, e.status::text,
+           e.data::jsonb, e.created_at
+      from awe.event e
+     where e.tenant_id = t and e.request_id = timeline.request_id
+     order by e.seq;
+end $$;
 create or replace function awe.inbox(principal text default null, status text default 'open', artifact_type text default null,
                           policy_key text default null, after_created_at timestamptz default null,
                           after_task_id uuid default null, page_size int default 50, request_id uuid default null)
     returns setof awe.inbox_item
-    language plpgsql stable set search_path = pg_catalog, pg_temp as $$
+    language plpgsql stable security definer set search_path = pg_catalog, pg_temp as $$
 declare
     tn      text := awe.current_tenant();
     viewer  text := coalesce(principal, awe.current_actor());
@@ -1638,13 +1670,11 @@ begin
 end $$;
 create or replace function awe_api.revoke_delegation(delegation_id text) returns void
     language plpgsql volatile as $$
-declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id'); t text; actor text;
+declare id uuid := awe._arg_uuid(delegation_id, 'delegation_id');
 begin
     perform awe._require_role('awe_approver', 'awe_admin');
-    t := awe.current_tenant();
-    actor := awe.current_actor();
-    if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER') and not exists (
-        select 1 from awe.delegation d where d.tenant_id = t and d.delegation_id = id and d.principal_id = actor) then
+    if not pg_catalog.pg_has_role(current_user, 'awe_admin', 'MEMBER')
+       and awe._delegation_principal(id) is distinct from awe.current_actor() then
         perform awe._raise('AWE-NOT-FOUND', format('no delegation %s of yours', id));
     end if;
     perform awe.revoke_delegation(id);

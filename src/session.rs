@@ -264,10 +264,12 @@ fn resolve_tenant_sql() -> AweResult<String> {
     }))
 }
 
-/// AWE-FORBIDDEN unless the current role is a member of one of `roles` (or
-/// a superuser): a catalog-cache lookup, not a query.
+/// AWE-FORBIDDEN unless the caller's role is a member of one of `roles` (or
+/// a superuser): a catalog-cache lookup, not a query. The caller's role is
+/// the one the session set (PostgREST's SET ROLE), also inside awe's
+/// SECURITY DEFINER functions, which run as their owner.
 pub fn require_role(roles: &[String]) -> AweResult<()> {
-    let me = unsafe { pg_sys::GetUserId() };
+    let me = unsafe { pg_sys::GetOuterUserId() };
     if unsafe { pg_sys::superuser_arg(me) } {
         return Ok(());
     }

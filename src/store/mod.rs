@@ -200,6 +200,16 @@ pub fn new_uuid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Whether this database is a Citus worker node: the citus extension is
+/// there and this node is not the coordinator.
+pub fn is_citus_worker_node(c: &SpiClient<'_>) -> AweResult<bool> {
+    if first(c, "select 1 from pg_catalog.pg_extension where extname = 'citus'", &[])?.is_none() {
+        return Ok(false);
+    }
+    // Asked only with Citus there (the function is Citus').
+    Ok(first(c, "select not pg_catalog.citus_is_coordinator()", &[])?.map(|r| column::<bool>(&r, 1)).transpose()?.flatten().unwrap_or(false))
+}
+
 /// Microseconds between the Unix epoch and Postgres' (2000-01-01).
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
 

@@ -233,13 +233,17 @@ pub fn apply(client: &SpiClient<'_>, s: &Session, row: &mut RequestRow, policy: 
         }
     };
     args.extend(task_columns(&effects.new_tasks));
-    let has_events = !events.seq.is_empty();
+    let n_events = events.seq.len();
+    let has_events = n_events > 0;
     args.extend(events.into_args());
     args.push(arg::opt_text(row.endpoint_id.as_deref()));
     args.push(arg::opt_text(row.callback_url.as_deref()));
-    let per_table = crate::settings::per_table_writes();
-    for sql in write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some(), per_table) {
-        run(client, sql.as_str(), &args)?;
+    if crate::settings::per_table_writes() {
+        for sql in per_table_sql(w.new_request.is_some(), effects.new_tasks.len(), n_events, row.endpoint_id.is_some()) {
+            run(client, sql, &args)?;
+        }
+    } else {
+        run(client, write_sql(w.new_request.is_some(), !effects.new_tasks.is_empty(), row.endpoint_id.is_some()), &args)?;
     }
     let resolving: Vec<usize> = effects.stage_changes.iter().filter(|(_, st)| *st == StageStatus::Resolving).map(|(i, _)| *i).collect();
     if !resolving.is_empty() {
@@ -274,37 +278,54 @@ fn queue_resolver_jobs(client: &SpiClient<'_>, s: &Session, row: &RequestRow, po
 /// not need (no new tasks, no callback) are left out of its statement, since
 /// even an empty INSERT opens its table and every index at executor start.
 /// Parameter numbers are the same in every variant of a head.
-fn write_sql(new_request: bool, tasks: bool, deliveries: bool, per_table: bool) -> &'static [String] {
-    static VARIANTS: [std::sync::OnceLock<Vec<String>>; 16] = [const { std::sync::OnceLock::new() }; 16];
-    let n = (per_table as usize) << 3 | (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
+fn write_sql(new_request: bool, tasks: bool, deliveries: bool) -> &'static str {
+    static VARIANTS: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let n = (new_request as usize) << 2 | (tasks as usize) << 1 | deliveries as usize;
     VARIANTS[n].get_or_init(|| {
-        // Where the shared parts' parameters start after each head.
-        let p = if new_request {
-            Params { now: 13, tasks: 19, events: 28, endpoint: 38 }
+        let p = params(new_request);
+        let mut ctes = if new_request {
+            vec![format!("r as (\n    {REQUEST_INSERT})")]
         } else {
-            Params { now: 9, tasks: 19, events: 28, endpoint: 38 }
-        };
-        // (name, statement): the request row, task changes, new tasks,
-        // events, deliveries.
-        let mut parts: Vec<(&str, String)> = if new_request {
-            vec![("r", REQUEST_INSERT.to_string())]
-        } else {
-            vec![("r", REQUEST_UPDATE.to_string()), ("c", TASK_CHANGES.to_string())]
+            vec![format!("r as (\n    {REQUEST_UPDATE})"), format!("c as (\n    {TASK_CHANGES})")]
         };
         if tasks {
-            parts.push(("t", p.tasks()));
+            ctes.push(format!("t as (\n    {})", p.tasks(Rows::Unnest)));
         }
-        parts.push(("e", p.events(!per_table)));
+        ctes.push(format!("e as (\n    {})", p.events(Rows::Unnest, true)));
         if deliveries {
-            parts.push(("d", if per_table { p.deliveries_from_arrays() } else { p.deliveries_from_events() }));
+            ctes.push(format!("d as (\n    {})", p.deliveries_from_events()));
         }
-        if per_table {
-            parts.into_iter().map(|(_, sql)| sql).collect()
-        } else {
-            let ctes: Vec<String> = parts.into_iter().map(|(name, sql)| format!("{name} as (\n    {sql})")).collect();
-            vec![format!("with {}\nselect 1", ctes.join(",\n"))]
-        }
+        format!("with {}\nselect 1", ctes.join(",\n"))
     })
+}
+
+/// Where the shared parts' parameters start after each head.
+fn params(new_request: bool) -> Params {
+    Params { now: if new_request { 13 } else { 9 }, tasks: 19, events: 28, endpoint: 38 }
+}
+
+/// awe.write_mode = per_table: the same write as one statement per table
+/// (each touches one tenant's rows of one table, which Citus sends to that
+/// tenant's node), inserting rows as VALUES lists. A statement per row
+/// count is made once per backend and kept.
+fn per_table_sql(new_request: bool, tasks: usize, events: usize, deliveries: bool) -> Vec<&'static str> {
+    static MADE: std::sync::Mutex<Option<std::collections::HashMap<(u8, bool, usize), &'static str>>> = std::sync::Mutex::new(None);
+    let p = params(new_request);
+    let made = |part: u8, n: usize, make: &dyn Fn() -> String| -> &'static str {
+        let mut m = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        m.get_or_insert_with(Default::default).entry((part, new_request, n)).or_insert_with(|| Box::leak(make().into_boxed_str()))
+    };
+    let mut out = if new_request { vec![REQUEST_INSERT] } else { vec![REQUEST_UPDATE, TASK_CHANGES] };
+    if tasks > 0 {
+        out.push(made(0, tasks, &|| p.tasks(Rows::Values(tasks))));
+    }
+    if events > 0 {
+        out.push(made(1, events, &|| p.events(Rows::Values(events), false)));
+        if deliveries {
+            out.push(made(2, events, &|| p.deliveries(Rows::Values(events))));
+        }
+    }
+    out
 }
 
 /// Parameter numbers of the parts both heads share: the operation's clock,
@@ -319,31 +340,58 @@ struct Params {
     endpoint: usize,
 }
 
+/// How an INSERT reads its rows from the array parameters: as one
+/// `SELECT … FROM unnest(…)` (any number of rows, one plan), or as a VALUES
+/// list of `n` rows taking element `i` of each array (`$k[i]`). Citus sends
+/// the VALUES form to the tenant's node as it is; the unnest form it pulls
+/// to the coordinator and COPYs, and a COPY always ends in a two-phase commit.
+#[derive(Clone, Copy)]
+enum Rows {
+    Unnest,
+    Values(usize),
+}
+
+/// An INSERT of `columns` whose values are `row(column)` for each row, the
+/// array parameters being `arrays` (first parameter, then `(name, type)`).
+fn insert(head: &str, first: usize, arrays: &[(&str, &str)], rows: Rows, row: impl Fn(&dyn Fn(&str) -> String) -> String) -> String {
+    let param = |name: &str| first + arrays.iter().position(|(n, _)| *n == name).expect("an array column");
+    match rows {
+        Rows::Unnest => {
+            let from: Vec<String> = arrays.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", first + i)).collect();
+            let names: Vec<&str> = arrays.iter().map(|(n, _)| *n).collect();
+            format!("{head}\n    select {}\n      from unnest({}) as x({})", row(&|c| format!("x.{c}")), from.join(", "), names.join(", "))
+        }
+        Rows::Values(n) => {
+            let values: Vec<String> = (1..=n).map(|i| format!("({})", row(&|c| format!("${}[{i}]", param(c))))).collect();
+            format!("{head}\n    values {}", values.join(",\n           "))
+        }
+    }
+}
+
+const TASK_ARRAYS: &[(&str, &str)] = &[("task_id", "text"), ("stage_index", "int"), ("revision", "int"), ("assignee", "text"),
+    ("delegated_from", "text"), ("kind", "text"), ("required", "boolean"), ("status", "text"), ("due_at", "timestamptz")];
+const EVENT_ARRAYS: &[(&str, &str)] = &[("seq", "int"), ("event_id", "text"), ("type", "text"), ("actor", "text"), ("stage_index", "int"),
+    ("task_id", "text"), ("status", "text"), ("data", "text"), ("prev_hash", "bytea"), ("hash", "bytea")];
+
 impl Params {
-    fn tasks(&self) -> String {
-        let (now, k) = (self.now, self.tasks);
-        format!("insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
-                          required, status, due_at, timer_at, created_at, updated_at, notify_at)
-    select $1, x.task_id::uuid, $2, x.stage_index, x.revision, x.assignee, x.delegated_from, x.kind,
-           x.required, x.status, x.due_at, x.due_at, ${now}, ${now}, x.due_at - (x.due_at - ${now}) / 5
-      from unnest(${}::text[], ${}::int[], ${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::boolean[],
-                  ${}::text[], ${}::timestamptz[]) as x(task_id, stage_index, revision, assignee, delegated_from, kind,
-                                                        required, status, due_at)",
-            k, k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7, k + 8)
+    fn tasks(&self, rows: Rows) -> String {
+        let now = self.now;
+        insert("insert into awe.task (tenant_id, task_id, request_id, stage_index, revision, assignee, delegated_from, kind,
+                          required, status, due_at, timer_at, created_at, updated_at, notify_at)", self.tasks, TASK_ARRAYS, rows,
+            |c| format!("$1, {}::uuid, $2, {}, {}, {}, {}, {}, {}, {}, {}, {}, ${now}, ${now}, {} - ({} - ${now}) / 5",
+                c("task_id"), c("stage_index"), c("revision"), c("assignee"), c("delegated_from"), c("kind"), c("required"),
+                c("status"), c("due_at"), c("due_at"), c("due_at"), c("due_at")))
     }
 
     /// `returning` only where the deliveries CTE reads the rows back.
-    fn events(&self, returning: bool) -> String {
-        let (now, e) = (self.now, self.events);
-        format!("insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
-                           created_at, prev_hash, hash)
-    select $1, $2, x.seq, x.event_id::uuid, x.type, x.actor, x.stage_index, x.task_id::uuid, x.status, x.data::json,
-           ${now}, x.prev_hash, x.hash
-      from unnest(${}::int[], ${}::text[], ${}::text[], ${}::text[], ${}::int[], ${}::text[], ${}::text[],
-                  ${}::text[], ${}::bytea[], ${}::bytea[]) as x(seq, event_id, type, actor, stage_index, task_id,
-                                                                status, data, prev_hash, hash){}",
-            e, e + 1, e + 2, e + 3, e + 4, e + 5, e + 6, e + 7, e + 8, e + 9,
-            if returning { "\n    returning seq, event_id, type" } else { "" })
+    fn events(&self, rows: Rows, returning: bool) -> String {
+        let now = self.now;
+        let sql = insert("insert into awe.event (tenant_id, request_id, seq, event_id, type, actor, stage_index, task_id, status, data,
+                           created_at, prev_hash, hash)", self.events, EVENT_ARRAYS, rows,
+            |c| format!("$1, $2, {}, {}::uuid, {}, {}, {}, {}::uuid, {}, {}::json, ${now}, {}, {}",
+                c("seq"), c("event_id"), c("type"), c("actor"), c("stage_index"), c("task_id"), c("status"), c("data"),
+                c("prev_hash"), c("hash")));
+        if returning { sql + "\n    returning seq, event_id, type" } else { sql }
     }
 
     /// Only in the statement of a request with a callback endpoint.
@@ -355,12 +403,12 @@ impl Params {
       from e")
     }
 
-    /// The same, alone: from the event arrays.
-    fn deliveries_from_arrays(&self) -> String {
-        let (ep, url, e) = (self.endpoint, self.endpoint + 1, self.events);
-        format!("insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)
-    select $1, $2, x.seq, x.event_id::uuid, x.type, ${ep}::uuid, ${url}, now(), now()
-      from unnest(${e}::int[], ${}::text[], ${}::text[]) as x(seq, event_id, type)", e + 1, e + 2)
+    /// The same, alone (one statement per table): from the event arrays.
+    fn deliveries(&self, rows: Rows) -> String {
+        let (ep, url) = (self.endpoint, self.endpoint + 1);
+        insert("insert into awe.delivery (tenant_id, request_id, seq, event_id, event_type, endpoint_id, url, next_attempt_at, created_at)",
+            self.events, &EVENT_ARRAYS[..3], rows,
+            |c| format!("$1, $2, {}, {}::uuid, {}, ${ep}::uuid, ${url}, now(), now()", c("seq"), c("event_id"), c("type")))
     }
 }
 

@@ -69,7 +69,7 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     wake::publish_own_latch(true);
     log!("awe worker started in database {db}");
-    let mut w = Worker { pool: Pool::new(), cursor: Cursor::default(), started: false, ready: false, warned: None };
+    let mut w = Worker { pool: Pool::new(), cursor: Cursor::default(), started: false, ready: false, warned: None, citus_worker_node: None };
     let mut last_round: Option<Instant> = None;
     let mut last_claim: Option<Instant> = None;
     // Whether there may be due work the last claim did not take.
@@ -170,6 +170,9 @@ struct Worker {
     ready: bool,
     /// When the version mismatch was last logged.
     warned: Option<Instant>,
+    /// Whether this is a Citus worker node (the coordinator's worker does
+    /// the work), and when that was last asked.
+    citus_worker_node: Option<(bool, Instant)>,
 }
 
 impl Worker {
@@ -190,7 +193,23 @@ impl Worker {
         if ready && self.warned.take().is_some() {
             log!("awe worker: awe {library} installed; working again");
         }
-        ready
+        ready && !self.on_citus_worker_node()
+    }
+
+    /// On Citus the worker runs on the coordinator only: a worker node's
+    /// worker waits (asked again every minute, should the node's role change).
+    fn on_citus_worker_node(&mut self) -> bool {
+        match self.citus_worker_node {
+            Some((known, at)) if at.elapsed() < Duration::from_secs(60) => known,
+            previous => {
+                let now = in_transaction(crate::store::is_citus_worker_node);
+                if now && previous.is_none_or(|(was, _)| !was) {
+                    log!("awe worker: this is a Citus worker node; the coordinator's awe worker delivers webhooks and runs timers");
+                }
+                self.citus_worker_node = Some((now, Instant::now()));
+                now
+            }
+        }
     }
 
     /// Heartbeat, due timers, retention and stale claims; `false` while the

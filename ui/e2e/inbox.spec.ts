@@ -14,7 +14,7 @@ test.describe('inbox', () => {
     seedExpenses(tenant);
     // A few reports for Mia: the first needs only her (5,000), the others
     // also dual control after her (above 10,000).
-    report = submitExpense(tenant, 'EXP-1001', 5000);
+    report = submitExpense(tenant, 'EXP-1001', 5000, { purpose: 'a client visit in Lyon' });
     submitExpense(tenant, 'EXP-1002', 12500);
     submitExpense(tenant, 'EXP-1003', 2400);
     submitExpense(tenant, 'EXP-1004', 18000);
@@ -30,7 +30,8 @@ test.describe('inbox', () => {
     await expect(row.getByRole('button', { name: /^Reject/ })).toHaveAttribute('data-severity', 'danger');
     await expect(row.getByRole('button', { name: /^Request changes/ })).toBeVisible();
     await expect(page.getByTestId('inbox-row')).toHaveCount(4);
-    await expect(row.getByTestId('summary')).toHaveCount(0);
+    // The policy's summary template, rendered at submit.
+    await expect(row.getByTestId('summary')).toHaveText('sam asks 5000 EUR for a client visit in Lyon');
     await screenshot(page, 'inbox');
     await expectNoSeriousA11yViolations(page, 'inbox');
 
