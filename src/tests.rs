@@ -71,6 +71,22 @@ mod tests {
         assert_eq!(valid, Some(true));
     }
 
+    /// The same statement text run with other parameter types gets a plan
+    /// of its own: a plan reads the values as the types it was made for
+    /// (here an int8 read as int4 gives 0; text read as an integer pointer
+    /// crashed Citus, which copies every parameter).
+    #[pg_test]
+    fn a_statement_run_with_other_parameter_types_gets_its_own_plan() {
+        use crate::store::{arg, column, run};
+        const SQL: &str = "select format('%s', $1)";
+        Spi::connect(|c| {
+            let mut first = run(&c, SQL, &[arg::int(7)]).unwrap();
+            assert_eq!(column::<String>(&first.next().unwrap(), 1).unwrap().as_deref(), Some("7"));
+            let mut second = run(&c, SQL, &[arg::bigint(1 << 40)]).unwrap();
+            assert_eq!(column::<String>(&second.next().unwrap(), 1).unwrap().as_deref(), Some("1099511627776"));
+        });
+    }
+
     #[pg_test]
     fn events_refuse_update_delete_truncate() {
         setup_tenant();

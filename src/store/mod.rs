@@ -28,11 +28,19 @@ thread_local! {
     /// Plans are prepared once per backend and role; Postgres revalidates
     /// them when the schema changes. Per role because a plan made under
     /// row-level security is re-planned whenever the current role differs
-    /// from the one it was made for.
-    static PLANS: RefCell<HashMap<(&'static str, pg_sys::Oid), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// from the one it was made for. Per parameter types because the same
+    /// text can be run with different ones (the per-table write statements
+    /// of a submit and of a decision are alike, their parameter lists are
+    /// not): a plan executed with values of other types than it was made
+    /// for reads them as its own types, which Postgres does only for the
+    /// parameters a statement uses, and Citus for all of them (it copies
+    /// the whole list: a crash).
+    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
     /// Statements already logged by awe.trace_statements in this backend.
     static TRACED: RefCell<std::collections::HashSet<usize>> = RefCell::new(std::collections::HashSet::new());
 }
+
+type PlanKey = (&'static str, pg_sys::Oid, Vec<pg_sys::Oid>);
 
 /// awe.trace_statements: the server log gets each statement once per
 /// backend, as `awe statement: <JSON string>` (one line, whatever the SQL).
@@ -49,12 +57,12 @@ pub fn spi_err(e: pgrx::spi::SpiError) -> AweError {
 /// Runs a cached prepared statement.
 pub fn run<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid<'_>]) -> AweResult<SpiTupleTable<'c>> {
     trace(sql);
-    let key = (sql, unsafe { pg_sys::GetUserId() });
+    let key: PlanKey = (sql, unsafe { pg_sys::GetUserId() }, args.iter().map(|a| a.oid()).collect());
     let plan = PLANS.with(|p| p.borrow().get(&key).cloned());
     let plan = match plan {
         Some(p) => p,
         None => {
-            let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+            let oids: Vec<PgOid> = key.2.iter().map(|&o| PgOid::from(o)).collect();
             let p = Rc::new(client.prepare_mut(sql, &oids).map_err(spi_err)?.keep());
             PLANS.with(|m| {
                 let mut m = m.borrow_mut();
