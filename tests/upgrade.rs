@@ -190,6 +190,12 @@ fn from_release(release: &str, release_bin: &str) {
         cluster.log().contains(&format!("the library is {current} but the database has awe {release} installed")).then_some(())
     });
     assert_eq!(counts(&mut c), before, "nothing changed while the versions differed");
+    // Waiting, it sleeps between its polls (it once spun a whole CPU).
+    let worker: i32 = c.query_one("select pid from pg_stat_activity where backend_type = 'awe worker'", &[]).unwrap().get(0);
+    let ticks = cpu_ticks(worker);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_ticks(worker) - ticks;
+    assert!(used < 50, "the waiting worker used {used} clock ticks of CPU in 2 s");
 
     // The library still has every entry point the release's script names:
     // that script installs on it (CREATE FUNCTION checks each symbol).
@@ -252,6 +258,15 @@ fn from_release(release: &str, release_bin: &str) {
     assert_eq!(role_still_mapped, "awe_upgrade_app");
     drop(r);
     cluster.admin().batch_execute("drop role if exists awe_upgrade_app").ok();
+}
+
+/// User and system CPU time of a process, in clock ticks (/proc/<pid>/stat).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line.
+    let rest: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap()
 }
 
 /// After the update: held deliveries go out once their endpoint is enabled,

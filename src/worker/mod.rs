@@ -114,6 +114,8 @@ pub extern "C-unwind" fn awe_worker_main(_arg: pg_sys::Datum) {
             w.ready = w.housekeeping();
         }
         if !w.ready {
+            // Nothing to claim until the next round asks again: sleep.
+            more = false;
             continue;
         }
         let claim = more && w.pool.lanes.room() > 0 && claim_in(&w.pool, last_claim).is_zero();
