@@ -95,6 +95,8 @@ begin
     execute format('alter database %I set awe.plan_cache_mode = force_custom_plan', current_database());
     execute format('alter database %I set awe.write_mode = per_table', current_database());
     execute format('alter database %I set citus.enable_unsafe_triggers = on', current_database());
+    -- Database settings reach a session when it connects.
+    raise notice 'awe is distributed; sessions connected before now keep the one-node settings: restart PostgreSQL on the coordinator (its awe worker) and reconnect pools such as the REST server''s';
 end $$;
 
 revoke all on function awe.distribute() from public;
