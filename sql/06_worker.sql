@@ -268,9 +268,10 @@ create function awe._expire_request(tenant_id text, request_id uuid) returns boo
 -- awe.now(). The worker calls exactly this; tests call it with a shifted
 -- clock (awe.clock_offset) to run time forward. Tenants with due timers
 -- share `max_items` equally, so one tenant's thousands of due timers
--- cannot hold up another's. Each item runs in its own subtransaction: one
--- failing timer (a bug, or a lock it could not take) is logged and
--- switched off, never blocking the others.
+-- cannot hold up another's. Each item runs in its own subtransaction: a
+-- timer whose request is busy (a lock not taken within lock_timeout, a
+-- deadlock) stays due for the next round (`deferred`); one that fails
+-- otherwise (a bug) is logged and switched off, never blocking the others.
 create function awe.run_due_timers(max_items int default 200) returns jsonb
     language plpgsql volatile set search_path = pg_catalog, pg_temp as $$
 declare
@@ -285,6 +286,7 @@ declare
     breached int := 0;
     expired int := 0;
     due_soon int := 0;
+    deferred int := 0;
     failed int := 0;
     clock timestamptz := awe.now();
 begin
@@ -308,10 +310,15 @@ begin
                      order by k.timer_at limit greatest(1, max_items / cardinality(timers)) loop
             begin
                 if awe._fire_task_timer(tn, item.task_id) then breached := breached + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
-                update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
+                    update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
             end;
         end loop;
     end loop;
@@ -321,9 +328,14 @@ begin
                      order by r.expires_at limit greatest(1, max_items / cardinality(expiries)) loop
             begin
                 if awe._expire_request(tn, item.request_id) then expired := expired + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
             end;
         end loop;
     end loop;
@@ -334,14 +346,19 @@ begin
                      order by k.notify_at limit greatest(1, max_items / cardinality(notices)) loop
             begin
                 if awe._task_due_soon(tn, item.task_id) then due_soon := due_soon + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
-                update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
+                    update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
             end;
         end loop;
     end loop;
-    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
+    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed, 'deferred', deferred);
 end $$;
 
 -- Say at once when nothing will deliver this database's webhooks or run its

@@ -1463,6 +1463,7 @@ declare
     breached int := 0;
     expired int := 0;
     due_soon int := 0;
+    deferred int := 0;
     failed int := 0;
     clock timestamptz := awe.now();
 begin
@@ -1486,10 +1487,15 @@ begin
                      order by k.timer_at limit greatest(1, max_items / cardinality(timers)) loop
             begin
                 if awe._fire_task_timer(tn, item.task_id) then breached := breached + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
-                update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: SLA timer of task % (tenant %) failed and is switched off: %', item.task_id, tn, sqlerrm;
+                    update awe.task t set timer_at = null where t.tenant_id = tn and t.task_id = item.task_id;
             end;
         end loop;
     end loop;
@@ -1499,9 +1505,14 @@ begin
                      order by r.expires_at limit greatest(1, max_items / cardinality(expiries)) loop
             begin
                 if awe._expire_request(tn, item.request_id) then expired := expired + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: expiry of request % (tenant %) failed: %', item.request_id, tn, sqlerrm;
             end;
         end loop;
     end loop;
@@ -1512,14 +1523,19 @@ begin
                      order by k.notify_at limit greatest(1, max_items / cardinality(notices)) loop
             begin
                 if awe._task_due_soon(tn, item.task_id) then due_soon := due_soon + 1; end if;
-            exception when others then
-                failed := failed + 1;
-                raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
-                update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
+            exception
+                -- Busy, not broken (a lock not taken within lock_timeout, a
+                -- deadlock): due again next round.
+                when lock_not_available or deadlock_detected or serialization_failure or sqlstate 'PT503' then
+                    deferred := deferred + 1;
+                when others then
+                    failed := failed + 1;
+                    raise warning 'awe: due-soon notification of task % (tenant %) failed and is dropped: %', item.task_id, tn, sqlerrm;
+                    update awe.task t set notify_at = null where t.tenant_id = tn and t.task_id = item.task_id;
             end;
         end loop;
     end loop;
-    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed);
+    return jsonb_build_object('breached', breached, 'expired', expired, 'due_soon', due_soon, 'failed', failed, 'deferred', deferred);
 end $$;
 create or replace function awe._handle_leavers(max_items int default 200) returns jsonb
     language plpgsql volatile set search_path = pg_catalog, pg_temp as $$

@@ -154,6 +154,41 @@ fn sla_auto_decisions_are_the_systems_not_the_assignees() {
     assert_eq!(verify(&mut db, &r)["valid"], true);
 }
 
+/// A timer that is busy when it falls due is not lost. Its request held by
+/// another transaction: the timer waits for a later round. One of its rows
+/// held past `lock_timeout` (here the task, as awe's own maintenance of a
+/// leaver's tasks holds it): the round counts it `deferred` and it stays due
+/// (such a timer was once switched off for good).
+#[test]
+fn a_due_timer_that_is_busy_stays_due() {
+    let mut db = Db::new();
+    let key = policy_with(&mut db, json!({}), json!([
+        {"name": "one", "rules": users(&["alice"]), "sla": "1h", "on_breach": {"action": "auto_approve"}}]));
+    let r = db.submit(&key, json!({}));
+    let tenant = db.tenant.clone();
+    let still_due = |db: &mut Db| db.json(
+        "select (count(*) = 1)::text from awe.task where tenant_id = $1 and request_id = $2::text::uuid and timer_at is not null",
+        &[&tenant, &rid(&r)]);
+    db.exec("set awe.clock_offset = '2 hours'; set lock_timeout = '200ms'");
+    for held in ["awe.request", "awe.task"] {
+        let mut holder = db.another();
+        holder.exec("begin");
+        holder.json(&format!("select count(*)::text from (select 1 from {held} where tenant_id = $1 and request_id = $2::text::uuid for update) x"),
+                    &[&tenant, &rid(&r)]);
+        let round = db.json("select awe.run_due_timers()::text", &[]);
+        assert_eq!(still_due(&mut db), json!(true), "{held} held: the timer is still due after {round}");
+        if held == "awe.task" {
+            // Its SLA and its due-soon notice (other tenants' may count too).
+            assert!(round["deferred"].as_i64() >= Some(1), "{round}");
+        }
+        holder.exec("rollback");
+    }
+    db.json("select awe.run_due_timers()::text", &[]);
+    db.exec("reset awe.clock_offset; reset lock_timeout");
+    assert_eq!(db.status(&r), "approved");
+    assert_eq!(verify(&mut db, &r)["valid"], true);
+}
+
 #[test]
 fn nobody_acts_as_the_system() {
     let mut db = Db::new();
