@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 pub mod api;
 pub mod fmgr;
 pub mod logic;
+pub mod machine;
 pub mod notify;
 pub mod operate;
 pub mod render;

@@ -4,7 +4,7 @@
 //! into the webhook outbox, or into the channel's digest queue. A principal
 //! without a channel costs nothing but a cached lookup.
 
-use crate::operate::with_machine;
+use crate::machine::with_machine;
 use crate::session::Session;
 use crate::settings::{self, text_of};
 use crate::store::notify::{self as store, Channel};

@@ -4,7 +4,8 @@
 use super::{check_comment, check_text};
 use crate::fmgr::{bad_input, jsonb, Args};
 use crate::logic::with_logic;
-use crate::operate::{load_unlocked, operate, with_machine, write};
+use crate::machine::with_machine;
+use crate::operate::{load_unlocked, operate, write};
 use crate::session::{session, Session};
 use crate::settings;
 use crate::store::directory::SpiDirectory;

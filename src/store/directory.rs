@@ -18,6 +18,18 @@ use std::collections::HashMap;
 /// A delegation window: delegate, starts, ends, created (Unix µs).
 type Window = (String, i64, i64, i64);
 
+/// Where a principal's notifications go: an answer the directory cache
+/// holds for store::notify, which reads it.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub url: String,
+    pub endpoint_id: String,
+    /// `None`: every kind.
+    pub kinds: Option<Vec<String>>,
+    /// Gathered into a digest rather than sent one by one.
+    pub digest: bool,
+}
+
 #[derive(Default)]
 pub(super) struct Cache {
     generation: u64,
@@ -26,7 +38,7 @@ pub(super) struct Cache {
     delegations: HashMap<(String, String), Vec<Window>>,
     inactive: HashMap<(String, String), bool>,
     /// Notification channels by principal (store::notify).
-    pub(super) channels: HashMap<(String, String), Option<super::notify::Channel>>,
+    pub(super) channels: HashMap<(String, String), Option<Channel>>,
 }
 
 thread_local! {

@@ -4,6 +4,7 @@
 //! directory (store::directory), which any change to channels, endpoints or
 //! principals invalidates.
 
+pub use super::directory::Channel;
 use super::directory::{peek, remember};
 use super::watch::{self, Watched};
 use super::{arg, column, required, run, first};
@@ -11,17 +12,6 @@ use awe_core::AweResult;
 use pgrx::spi::SpiClient;
 use serde_json::Value;
 use std::collections::HashMap;
-
-/// Where a principal's notifications go.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    pub url: String,
-    pub endpoint_id: String,
-    /// `None`: every kind.
-    pub kinds: Option<Vec<String>>,
-    /// Gathered into a digest rather than sent one by one.
-    pub digest: bool,
-}
 
 /// The channels of these principals (`None` for those without one): an
 /// explicit channel, else the URL in their directory attribute
