@@ -10,7 +10,7 @@
 //! back to the nearest ancestor that is. Keys containing dots are matched
 //! against the rest of the path, so `properties.a.b` finds a key `a.b`.
 
-use crate::document::{run_seed, Format, MAX_DOCUMENT_BYTES};
+use crate::document::text::{run_seed, Format, MAX_DOCUMENT_BYTES};
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use std::cell::Cell;

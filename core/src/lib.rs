@@ -20,6 +20,7 @@ pub mod notify;
 pub mod policy;
 pub mod policy_diff;
 pub mod policy_fmt;
+pub mod problem;
 pub mod progress;
 pub mod resolve;
 pub mod simulate;

@@ -2,8 +2,19 @@
 //! the shell to write. Statuses are stored as the snake_case strings below.
 
 use crate::error::{err, AweResult, Code};
-use crate::policy::RuleKind;
 use serde_json::Value;
+
+/// What a task is for: a rule's `kind` (approver or observer), or the
+/// requester's revision task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Approver,
+    Observer,
+    /// Not a rule kind: the requester's task after `request_changes`
+    /// (resubmit or withdraw). Policies cannot name it.
+    Revision,
+}
 
 macro_rules! status_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {

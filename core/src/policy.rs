@@ -5,6 +5,8 @@
 //! with its JSON path, not the first one serde trips over.
 
 use crate::context_schema;
+pub use crate::model::RuleKind;
+pub use crate::problem::Problem;
 use crate::duration::parse_duration;
 use crate::logic::{json_depth, LogicCache};
 use serde::Serialize;
@@ -110,16 +112,6 @@ pub enum OnEmpty {
     Skip,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleKind {
-    Approver,
-    Observer,
-    /// Not a rule kind: the requester's task after `request_changes`
-    /// (resubmit or withdraw). Policies cannot name it.
-    Revision,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
     pub kind: RuleKind,
@@ -186,14 +178,6 @@ impl Stage {
     pub fn has_http_rules(&self) -> bool {
         self.rules.iter().any(|r| matches!(r.source, RuleSource::Http { .. }))
     }
-}
-
-/// One thing wrong with a definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub path: String,
-    pub code: &'static str,
-    pub message: String,
 }
 
 /// Parses and validates a definition. `Err` lists every problem found.

@@ -21,7 +21,7 @@
 //! [`parse_answer`] tolerates what models do around them.
 
 use crate::http_transport::{HttpRequest, Method};
-use crate::policy::Problem;
+use crate::problem::Problem;
 use crate::summary::{schema_rejects, Step};
 use serde::Serialize;
 use serde_json::{json, Map, Value};

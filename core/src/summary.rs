@@ -17,7 +17,7 @@
 //! microsecond for a typical summary. Whatever is missing renders as
 //! nothing; rendering never fails.
 
-use crate::policy::Problem;
+use crate::problem::Problem;
 use minijinja::machinery::{ast, parse, Span};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::ValueKind;

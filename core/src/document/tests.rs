@@ -4,6 +4,7 @@
 //! fails here first).
 
 use super::*;
+use std::path::Path;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
