@@ -62,6 +62,13 @@ echo "bench submit_write_floor: $(median floor) tps (ratio $(ratio_of floor base
 interleave plain="tps bench/submit.sql -T $SLICE" summary="tps bench/submit_summary.sql -T $SLICE"
 echo "bench submit_with_summary_template: $(median summary) tps (ratio $(ratio_of summary plain) vs submit_two_stage_three_approvers without; target >= 0.95)"
 
+# The settings awe.distribute() gives a database on Citus (custom plans, one
+# statement per table; docs/scale-out.md), here on one node, where they are
+# not needed: what they cost.
+DIST="$PGOPTIONS -c awe.write_mode=per_table -c awe.plan_cache_mode=force_custom_plan"
+interleave one="tps bench/submit.sql -T $SLICE" dist="PGOPTIONS='$DIST' tps bench/submit.sql -T $SLICE"
+echo "bench submit_with_citus_settings_on_one_node: $(median dist) tps (ratio $(ratio_of dist one) vs submit_two_stage_three_approvers with the defaults)"
+
 # Queue the open first-stage tasks the submit run created, one decision each.
 # Tasks are dealt round-robin to the clients in the order first, second,
 # third task of every request, so concurrent decisions fall on different
