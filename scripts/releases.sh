@@ -8,9 +8,10 @@
 # current library and runs ALTER EXTENSION awe UPDATE.
 #
 # A released version is one with a frozen install script, sql/awe--<v>.sql.
-# Its tag v<v> must exist (a clone with tags: git clone, or git fetch --tags),
-# and the frozen script must be exactly what that tag's build generates and
-# unchanged since: a released script is never edited.
+# Its tag v<v>, or in a clone without tags the commit sql/RELEASES names for
+# it, must be in the clone, and the frozen script must be exactly what that
+# commit's build generates and unchanged since: a released script is never
+# edited.
 #
 # Prints "<version> <PostgreSQL tree>" per release, oldest first. Cached by
 # the tag's commit.
@@ -29,9 +30,17 @@ versions=$(ls sql/ | sed -n 's/^awe--\([0-9][0-9.]*\)\.sql$/\1/p' | sort -V)
 
 for v in $versions; do
   tag="v$v"
-  commit=$(git rev-parse -q --verify "refs/tags/$tag^{commit}") \
-    || fail "tag $tag is missing: the upgrade test builds each release from its tag (git fetch --tags; a shallow clone has none)"
-  git diff --quiet "$tag" -- "sql/awe--$v.sql" \
+  recorded=$(awk -v v="$v" '$1 == v {print $2}' sql/RELEASES)
+  [ -n "$recorded" ] || fail "sql/RELEASES names no commit for $v: add the line when the tag is made"
+  if commit=$(git rev-parse -q --verify "refs/tags/$tag^{commit}"); then
+    [ "$commit" = "$recorded" ] || fail "tag $tag is $commit but sql/RELEASES says $recorded"
+  else
+    # A clone without tags: the release's commit, which a full clone has.
+    git cat-file -e "$recorded^{commit}" 2>/dev/null \
+      || fail "neither tag $tag nor its commit $recorded is in this clone (git fetch --tags; a shallow clone has neither)"
+    commit=$recorded
+  fi
+  git diff --quiet "$commit" -- "sql/awe--$v.sql" \
     || fail "sql/awe--$v.sql differs from release $tag: a released script is never edited; put the change in the next upgrade script"
   dir=$OUT/$v
   tree=/var/tmp/awe-released/$commit
@@ -39,7 +48,7 @@ for v in $versions; do
 
   log "building awe $v from $tag (${commit:0:10}), once"
   rm -rf "$dir" && mkdir -p "$dir/src"
-  git archive "$tag" | tar -x -C "$dir/src"
+  git archive "$commit" | tar -x -C "$dir/src"
   # Its own target directory: the release's crates never overwrite the
   # current build's outputs.
   (cd "$dir/src" && CARGO_TARGET_DIR="$OUT/target" cargo pgrx package --pg-config "$PG_CONFIG" --out-dir "$dir/pkg" \
