@@ -19,7 +19,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   const dir = process.env.AWE_SCREENSHOTS_DIR ? resolve(process.env.AWE_SCREENSHOTS_DIR) : repoPath('ui/test-results/screenshots');
   mkdirSync(dir, { recursive: true });
   // Pictures show the page, not the notifications of what was just done.
-  for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click().catch(() => {});
+  // A notification may close by itself between finding and clicking it: a
+  // click without a timeout would then wait for it until the test times out.
+  for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) {
+    await dismiss.click({ timeout: 2_000 }).catch(() => {});
+  }
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(400);
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
