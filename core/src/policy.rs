@@ -7,6 +7,8 @@
 use crate::context_schema;
 pub use crate::model::RuleKind;
 pub use crate::problem::Problem;
+use crate::problem::unknown_field_message;
+use crate::strict_json::join;
 use crate::duration::parse_duration;
 use crate::logic::{json_depth, LogicCache};
 use serde::Serialize;
@@ -201,10 +203,6 @@ struct Reader<'a> {
     logic: &'a mut LogicCache,
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
-}
-
 use crate::context_schema::kind as type_name;
 
 /// Names allowed for keys, artifact types, roles: readable and URL-safe.
@@ -227,13 +225,7 @@ impl Reader<'_> {
         };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
-                let hint = allowed.iter().find(|a| squash(a) == squash(key));
-                let msg = match hint {
-                    Some(h) => format!("unknown field \"{key}\" (did you mean \"{h}\"?)"),
-                    None => format!("unknown field \"{key}\"; allowed: {}", allowed.join(", ")),
-                };
-                self.problem(join(path, key), "unknown_field", msg);
+                self.problem(join(path, key), "unknown_field", unknown_field_message(key, allowed));
             }
         }
         Some(map)

@@ -1,12 +1,12 @@
 //! A strict reader for small JSON documents given by people (a bulk import
 //! document, a directory source's options): every problem is collected with
 //! its JSON path, unknown fields included, so one answer lists everything to
-//! fix. It mirrors the policy validator's style (`policy::Problem`, paths like
+//! fix. It mirrors the policy validator's style (`problem::Problem`, paths like
 //! `users[3].id`, "did you mean" hints) without sharing its private reader,
 //! which is tied to policy limits and the logic cache.
 
 use crate::context_schema::kind as type_name;
-use crate::policy::Problem;
+use crate::problem::{unknown_field_message, Problem};
 use serde_json::{Map, Value};
 
 /// `a` + `b` → `a.b`; the root path is empty.
@@ -39,12 +39,7 @@ impl Reader {
         };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                let squash = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
-                let msg = match allowed.iter().find(|a| squash(a) == squash(key)) {
-                    Some(h) => format!("unknown field \"{key}\" (did you mean \"{h}\"?)"),
-                    None => format!("unknown field \"{key}\"; allowed: {}", allowed.join(", ")),
-                };
-                self.problem(join(path, key), "unknown_field", msg);
+                self.problem(join(path, key), "unknown_field", unknown_field_message(key, allowed));
             }
         }
         Some(map)

@@ -23,8 +23,9 @@ pub fn rfc3339(micros: i64) -> String {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (days-from-civil).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+/// Days since 1970-01-01 of a proleptic Gregorian date (days-from-civil;
+/// HTTP dates too, http_transport.rs).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
