@@ -12,13 +12,14 @@
 //! attributes `department` and `costCenter`; the expense seed has no
 //! `expense-app`, so use `--options '{}'` with it).
 
+#[path = "support/standin.rs"]
+mod standin;
+use standin::StandIn;
 use awe_core::directory_sync::{diff, Snapshot};
 use awe_core::http_transport::{HttpRequest, HttpResponse, Method, Transport};
 use awe_core::keycloak::{fetch_snapshot, Fetched, SyncError};
 use awe_core::keycloak_options::{KeycloakOptions, KeycloakSource};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The worker's transport, minus TLS: 4xx/5xx come back as responses.
@@ -68,35 +69,6 @@ impl Transport for UreqTransport {
 
     fn now_millis(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-    }
-}
-
-struct StandIn {
-    child: Option<Child>,
-    base: String,
-}
-
-impl StandIn {
-    fn start() -> StandIn {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/standins/keycloak.py");
-        let mut child = Command::new("python3")
-            .args([script, "--seed", "big", "--port", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected stand-in output {line:?}"));
-        StandIn { child: Some(child), base: format!("http://{addr}") }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -150,14 +122,11 @@ fn describe(r: &Result<Fetched, SyncError>, secs: f64) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let (_standin, base) = match args.iter().position(|a| a == "--url") {
-        Some(i) => (None, args[i + 1].trim_end_matches('/').to_string()),
-        None => {
-            let s = StandIn::start();
-            let b = s.base.clone();
-            (Some(s), b)
-        }
+    let standin = match args.iter().position(|a| a == "--url") {
+        Some(i) => StandIn::at(args[i + 1].trim_end_matches('/').to_string()),
+        None => StandIn::start("keycloak.py", &["--seed", "big"]),
     };
+    let base = standin.base.clone();
     let secret = "awe-sync-secret";
     let options: Value = match args.iter().position(|a| a == "--options") {
         Some(i) => serde_json::from_str(&args[i + 1]).expect("--options takes a JSON object"),

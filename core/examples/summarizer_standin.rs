@@ -9,41 +9,13 @@
 //! starts the stand-in with `--require-token sk-test` itself and stops it at
 //! the end. Exits non-zero on the first surprise.
 
+#[path = "support/standin.rs"]
+mod standin;
+use standin::StandIn;
 use awe_core::http_transport::{HttpRequest, Method};
 use awe_core::summarizer::{build_request, parse_response, select_fields, Api, Risk, Summary, SummarizerError};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct StandIn {
-    child: Option<Child>,
-    base: String,
-}
-
-impl StandIn {
-    fn start(token: &str) -> StandIn {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/standins/model.py");
-        let mut child = Command::new("python3")
-            .args([script, "--port", "0", "--require-token", token])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected stand-in output {line:?}"));
-        StandIn { child: Some(child), base: format!("http://{addr}") }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build())
@@ -78,8 +50,8 @@ fn main() {
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let token = arg("--token").unwrap_or_else(|| "sk-test".into());
     let standin = match arg("--url") {
-        Some(url) => StandIn { child: None, base: url },
-        None => StandIn::start(&token),
+        Some(url) => StandIn::at(url),
+        None => StandIn::start("model.py", &["--require-token", &token]),
     };
     let base = standin.base.clone();
     let http = agent(Duration::from_secs(10));
